@@ -1,0 +1,1 @@
+"""Drafting and publishing configuration: drafts, diffs, migration and impact previews."""

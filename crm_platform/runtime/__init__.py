@@ -1,0 +1,1 @@
+"""The data plane: tenants, the org tree, entity tables, the record service, security and jobs."""
