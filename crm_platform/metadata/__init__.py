@@ -1,1 +1,1 @@
-"""What configuration means: JSON Schemas, typed metadata, validation, layers and the versioned store."""
+"""What configuration means: schemas, typed metadata, validation, layers, the versioned store."""

@@ -82,6 +82,6 @@ class UnsafeMigration(RuntimeFailure):
 
 
 class InvalidOperation(RuntimeFailure):
-    """A structural operation that would break an invariant (for example a cycle in the org tree)."""
+    """A structural operation that would break an invariant (such as a cycle in the org tree)."""
 
     code = ErrorCode.INVALID_OPERATION
