@@ -1,0 +1,383 @@
+"""Generating the per-entity record tables of a tenant from its physical configuration.
+
+One table per (tenant, entity): schema ``<namespace>``, table ``<entity_key>`` on
+PostgreSQL (one schema per tenant, so a migration never locks another tenant's
+tables); table ``<namespace>__<entity_key>`` on SQLite, which has no schemas.
+`column_specs` and `build_table` are the contract the migration planner diffs
+against; keep their output stable (names, types, index names) across releases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeEngine
+
+from crm_platform.db import JSONDocument
+
+if TYPE_CHECKING:
+    from crm_platform.metadata.model import Configuration, EntityDef, FieldDef
+
+RecordId = BigInteger().with_variant(Integer, "sqlite")
+"""Record ids: 64-bit on PostgreSQL; INTEGER on SQLite so the column is the rowid."""
+
+UserId = Integer
+UnitId = Integer
+
+MAX_IDENTIFIER = 63
+"""PostgreSQL truncates identifiers longer than this; generated names stay within it."""
+
+DEFAULT_TEXT_LENGTH = 255
+CURRENCY_SUFFIX = "_currency"
+
+
+class TenantLike(Protocol):
+    """What table generation needs of a tenant row (`metadata.tables.Tenant`)."""
+
+    id: int
+    namespace: str
+    config_version: int
+
+
+SYSTEM_COLUMN_NAMES = (
+    "id",
+    "owner_user_id",
+    "owning_unit_id",
+    "created_by",
+    "created_at",
+    "updated_by",
+    "updated_at",
+    "version",
+    "deleted_at",
+)
+
+
+# -- columns per field type ---------------------------------------------------------------------
+
+
+def _text_length(field: FieldDef, default: int) -> int:
+    return max(field.max_length or default, 1)
+
+
+def _decimal_scale(field: FieldDef, default: int) -> int:
+    return field.scale if field.scale is not None else default
+
+
+def _single(type_: Callable[[FieldDef], TypeEngine[Any] | type[TypeEngine[Any]]]) -> _ColumnFactory:
+    def make(field: FieldDef) -> list[Column[Any]]:
+        return [Column(field.key, type_(field), nullable=True)]
+
+    return make
+
+
+def _money(field: FieldDef) -> list[Column[Any]]:
+    return [
+        Column(field.key, Numeric(18, _decimal_scale(field, 2)), nullable=True),
+        Column(field.key + CURRENCY_SUFFIX, String(3), nullable=True),
+    ]
+
+
+_ColumnFactory = Callable[["FieldDef"], list[Column[Any]]]
+
+# Every field column is nullable: "required" is enforced by the record service (with a
+# message in the user's locale), and a field added by a later publish must not need a
+# table rewrite to backfill existing rows.
+COLUMN_FACTORIES: Mapping[str, _ColumnFactory] = {
+    "text": _single(lambda f: String(_text_length(f, DEFAULT_TEXT_LENGTH))),
+    "long_text": _single(lambda f: Text()),
+    "integer": _single(lambda f: BigInteger()),
+    "decimal": _single(lambda f: Numeric(18, _decimal_scale(f, 4))),
+    "money": _money,
+    "percent": _single(lambda f: Numeric(18, _decimal_scale(f, 2))),
+    "boolean": _single(lambda f: Boolean()),
+    "date": _single(lambda f: Date()),
+    "datetime": _single(lambda f: DateTime(timezone=True)),
+    "choice": _single(lambda f: String(MAX_IDENTIFIER)),
+    "multi_choice": _single(lambda f: JSONDocument),
+    "reference": _single(lambda f: RecordId),
+    "user": _single(lambda f: UserId()),
+    "org_unit": _single(lambda f: UnitId()),
+    "email": _single(lambda f: String(_text_length(f, DEFAULT_TEXT_LENGTH))),
+    # Normalised numbers are short (+8613812345678); room for extensions and foreign numbers.
+    "phone": _single(lambda f: String(_text_length(f, 32))),
+    "url": _single(lambda f: String(_text_length(f, 2048))),
+    "region": _single(lambda f: String(6)),
+    "uscc": _single(lambda f: String(18)),
+}
+
+REFERENCE_TYPES = frozenset({"reference", "user", "org_unit"})
+"""Field types whose column holds the id of another row; each gets an index."""
+
+UNSORTABLE_TYPES = frozenset({"long_text", "multi_choice"})
+
+
+def column_specs(field: FieldDef) -> list[Column[Any]]:
+    """The columns that store one field (money: amount and currency), freshly built.
+
+    Fresh `Column` objects each call, so the caller may attach them to any table.
+    """
+    try:
+        factory = COLUMN_FACTORIES[field.type]
+    except KeyError:
+        raise ValueError(
+            f"field {field.key!r} has type {field.type!r}, which has no column mapping; "
+            f"known types: {', '.join(sorted(COLUMN_FACTORIES))}"
+        ) from None
+    return factory(field)
+
+
+def system_columns() -> list[Column[Any]]:
+    """The columns every record table has, before the field columns."""
+    return [
+        Column("id", RecordId, primary_key=True, autoincrement=True),
+        # Empty while a record waits in a pool (ownership issue).
+        Column("owner_user_id", UserId, nullable=True),
+        # Empty for master entities, which belong to the whole tenant.
+        Column("owning_unit_id", UnitId, nullable=True),
+        Column("created_by", UserId, nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_by", UserId, nullable=True),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+        Column("version", Integer, nullable=False, default=1),
+        Column("deleted_at", DateTime(timezone=True), nullable=True),
+    ]
+
+
+# -- names -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableLocation:
+    """Where a tenant's entity table lives: `schema` (None on SQLite) and table `name`."""
+
+    schema: str | None
+    name: str
+
+
+def table_location(namespace: str, entity_key: str, dialect: str) -> TableLocation:
+    """The schema and table name of an entity's records in a tenant's namespace."""
+    if dialect == "sqlite":
+        return TableLocation(None, f"{namespace}__{entity_key}")
+    return TableLocation(namespace, entity_key)
+
+
+def table_name(namespace: str, entity_key: str, dialect: str) -> str:
+    """The table name (without schema) of an entity's records; see `table_location`."""
+    return table_location(namespace, entity_key, dialect).name
+
+
+def index_name(table: str, suffix: str) -> str:
+    """A deterministic index name within PostgreSQL's 63-character limit.
+
+    SQLite index names are global to the database file, so the table name (which
+    carries the tenant's namespace there) is always part of it.
+    """
+    name = f"ix_{table}_{suffix}"
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:10]
+    return f"{name[: MAX_IDENTIFIER - 11]}_{digest}"
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+
+def _sort_pairs(view: Any) -> list[tuple[str, str]]:
+    """(field, direction) pairs of a list view's default sort, whatever its element shape."""
+    pairs = []
+    for item in getattr(view, "default_sort", None) or ():
+        if isinstance(item, Mapping):
+            pairs.append((item["field"], item.get("direction", "asc")))
+        elif isinstance(item, tuple | list):
+            pairs.append((item[0], item[1]))
+        else:
+            pairs.append((item.field, item.direction))
+    return pairs
+
+
+def _sort_index_elements(
+    table: Table, pairs: Sequence[tuple[str, str]]
+) -> list[ColumnElement[Any]] | None:
+    """Index elements for a sort plus the id tie-breaker, or None if a key is not a column.
+
+    Directions are stored relative to the first key: a B-tree index serves a sort
+    and its exact reverse, so only the relative directions matter.
+    """
+    if not pairs:
+        return None
+    first = pairs[0][1]
+    keys = [*pairs]
+    if keys[-1][0] != "id":
+        keys.append(("id", first))
+    elements: list[ColumnElement[Any]] = []
+    for key, direction in keys:
+        if key not in table.c:
+            return None
+        column = table.c[key]
+        elements.append(column if direction == first else column.desc())
+    return elements
+
+
+def build_table(
+    tenant: TenantLike,
+    entity: EntityDef,
+    metadata: MetaData,
+    *,
+    dialect: str,
+    list_views: Iterable[Any] = (),
+) -> Table:
+    """The `Table` of one entity's records in a tenant's namespace, with its indexes.
+
+    `dialect` is the engine's dialect name (``sqlite`` or ``postgresql``);
+    `list_views` are the views of this entity whose default sorts get an index.
+    Indexes: (updated_at, id) for the broadest lists; (owning_unit_id, updated_at,
+    id) for unit-scoped lists; (owner_user_id, updated_at, id) for "my records";
+    one per reference, user and org_unit field; the title field; each list view's
+    default sort; and a unique index per unique field over live rows only, so a
+    soft-deleted record does not hold on to its value (restoring it re-checks).
+    """
+    location = table_location(tenant.namespace, entity.key, dialect)
+    columns = system_columns()
+    for field in entity.fields:
+        columns.extend(column_specs(field))
+    table = Table(location.name, metadata, *columns, schema=location.schema)
+    name = location.name
+
+    wanted: dict[str, tuple[list[Any], dict[str, Any]]] = {}
+    wanted["updated"] = ([table.c.updated_at, table.c.id], {})
+    if entity.ownership != "master":
+        wanted["unit_updated"] = ([table.c.owning_unit_id, table.c.updated_at, table.c.id], {})
+    if entity.ownership == "user_owned":
+        wanted["owner_updated"] = ([table.c.owner_user_id, table.c.updated_at, table.c.id], {})
+    for field in entity.fields:
+        if field.type in REFERENCE_TYPES:
+            wanted[f"ref_{field.key}"] = ([table.c[field.key]], {})
+        if field.unique:
+            live = table.c.deleted_at.is_(None)
+            wanted[f"uq_{field.key}"] = (
+                [table.c[field.key]],
+                {"unique": True, "postgresql_where": live, "sqlite_where": live},
+            )
+    title = getattr(entity, "title_field", None)
+    if title and title in table.c and f"uq_{title}" not in wanted:
+        wanted[f"title_{title}"] = ([table.c[title], table.c.id], {})
+    for view in list_views:
+        pairs = _sort_pairs(view)
+        elements = _sort_index_elements(table, pairs)
+        if elements is None:
+            continue
+        suffix = "sort_" + "_".join(f"{key}_{direction}" for key, direction in pairs)
+        if not any(_same_elements(elements, existing) for existing, _ in wanted.values()):
+            wanted[suffix] = (elements, {})
+    for suffix, (elements, options) in wanted.items():
+        Index(index_name(name, suffix), *elements, **options)
+    return table
+
+
+def _same_elements(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    return len(a) == len(b) and all(str(x) == str(y) for x, y in zip(a, b, strict=True))
+
+
+def _list_views_of(config: Configuration, entity_key: str) -> list[Any]:
+    views = getattr(config, "list_views", None) or {}
+    values = views.values() if isinstance(views, Mapping) else views
+    return [view for view in values if getattr(view, "entity", None) == entity_key]
+
+
+def _entities_of(config: Configuration) -> list[EntityDef]:
+    entities = config.entities
+    return list(entities.values() if isinstance(entities, Mapping) else entities)
+
+
+def build_tables(tenant: TenantLike, config: Configuration, dialect: str) -> dict[str, Table]:
+    """Every entity table of a tenant's physical configuration, on one fresh MetaData."""
+    metadata = MetaData()
+    return {
+        entity.key: build_table(
+            tenant,
+            entity,
+            metadata,
+            dialect=dialect,
+            list_views=_list_views_of(config, entity.key),
+        )
+        for entity in _entities_of(config)
+    }
+
+
+def create_entity_tables(
+    connection: Connection, tenant: TenantLike, config: Configuration
+) -> dict[str, Table]:
+    """Create (if absent) the schema and every entity table of a tenant's physical configuration.
+
+    Used when a tenant's first configuration is published and by tests; later
+    publishes go through the migration planner, which alters tables in place.
+    """
+    dialect = connection.dialect.name
+    if dialect != "sqlite":
+        from sqlalchemy.schema import CreateSchema
+
+        connection.execute(CreateSchema(tenant.namespace, if_not_exists=True))
+    tables = build_tables(tenant, config, dialect)
+    for table in tables.values():
+        table.create(connection, checkfirst=True)
+    return tables
+
+
+class EntityTables:
+    """A per-process cache of the `Table` objects of each tenant's entities.
+
+    Keyed by (tenant id, config_version, dialect): a publish bumps the tenant's
+    config_version, so the next lookup rebuilds from the new physical
+    configuration. Derived state only; safe to drop at any time.
+    """
+
+    def __init__(self, physical: Callable[[TenantLike], Configuration], *, keep: int = 64):
+        """`physical(tenant)` returns the tenant's physical configuration (the store's)."""
+        self._physical = physical
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[int, int, str], dict[str, Table]] = {}
+
+    def for_tenant(self, tenant: TenantLike, dialect: str) -> Mapping[str, Table]:
+        """Every entity table of the tenant at its current configuration version."""
+        key = (tenant.id, tenant.config_version, dialect)
+        tables = self._cache.get(key)
+        if tables is None:
+            tables = build_tables(tenant, self._physical(tenant), dialect)
+            with self._lock:
+                stale = [k for k in self._cache if k[0] == tenant.id and k != key]
+                for old in stale:
+                    del self._cache[old]
+                if len(self._cache) >= self._keep:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[key] = tables
+        return tables
+
+    def table(self, tenant: TenantLike, entity_key: str, dialect: str) -> Table:
+        """The table of one entity; KeyError if the tenant's configuration has no such entity."""
+        return self.for_tenant(tenant, dialect)[entity_key]
+
+    def clear(self) -> None:
+        """Forget every cached table (tests; after dropping a tenant)."""
+        with self._lock:
+            self._cache.clear()

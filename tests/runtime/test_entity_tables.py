@@ -1,0 +1,177 @@
+"""Per-entity tables generated from metadata: columns per field type, names, indexes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, MetaData, inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from crm_platform.runtime.entity_tables import (
+    EntityTables,
+    build_table,
+    column_specs,
+    create_entity_tables,
+    index_name,
+    table_location,
+)
+
+
+@dataclass(frozen=True)
+class _Field:
+    key: str
+    type: str
+    unique: bool = False
+    max_length: int | None = None
+    scale: int | None = None
+
+
+@dataclass(frozen=True)
+class _Entity:
+    key: str
+    fields: tuple[_Field, ...]
+    ownership: str = "user_owned"
+    title_field: str = "name"
+
+
+@dataclass(frozen=True)
+class _View:
+    entity: str
+    default_sort: tuple[dict[str, str], ...]
+
+
+@dataclass
+class _Config:
+    entities: dict[str, Any]
+    list_views: dict[str, Any] = field(default_factory=dict)
+
+
+CUSTOMER = _Entity(
+    "customer",
+    (
+        _Field("name", "text", max_length=100),
+        _Field("uscc", "uscc", unique=True),
+        _Field("revenue", "money", scale=2),
+        _Field("tags", "multi_choice"),
+        _Field("region", "region"),
+        _Field("parent", "reference"),
+        _Field("rep", "user"),
+        _Field("since", "date"),
+    ),
+)
+
+
+def _tenant(tenant_id: int = 1, namespace: str = "t_acme", version: int = 1) -> Any:
+    return SimpleNamespace(id=tenant_id, namespace=namespace, config_version=version)
+
+
+def test_money_field_has_amount_and_currency_columns():
+    columns = column_specs(_Field("revenue", "money", scale=4))
+    assert [c.name for c in columns] == ["revenue", "revenue_currency"]
+    assert columns[0].type.scale == 4
+    assert columns[1].type.length == 3
+
+
+def test_text_length_defaults_to_255_and_follows_max_length():
+    assert column_specs(_Field("a", "text"))[0].type.length == 255
+    assert column_specs(_Field("a", "text", max_length=40))[0].type.length == 40
+
+
+def test_unknown_field_type_is_refused_with_the_known_types():
+    with pytest.raises(ValueError, match="has no column mapping"):
+        column_specs(_Field("a", "hologram"))
+
+
+@pytest.mark.parametrize(
+    ("dialect", "schema", "name"),
+    [("sqlite", None, "t_acme__customer"), ("postgresql", "t_acme", "customer")],
+)
+def test_table_location_per_dialect(dialect, schema, name):
+    location = table_location("t_acme", "customer", dialect)
+    assert (location.schema, location.name) == (schema, name)
+
+
+def test_long_index_names_stay_within_postgres_limit():
+    name = index_name("t_" + "x" * 60 + "__customer", "sort_" + "y" * 50)
+    assert len(name) <= 63
+    assert name == index_name("t_" + "x" * 60 + "__customer", "sort_" + "y" * 50)
+
+
+def test_build_table_indexes_scope_references_unique_and_view_sorts():
+    view = _View("customer", ({"field": "since", "direction": "desc"},))
+    table = build_table(_tenant(), CUSTOMER, MetaData(), dialect="sqlite", list_views=[view])
+    indexed = {tuple(c.name for c in ix.columns) for ix in table.indexes}
+    assert ("owning_unit_id", "updated_at", "id") in indexed
+    assert ("updated_at", "id") in indexed
+    assert ("owner_user_id", "updated_at", "id") in indexed
+    assert ("parent",) in indexed and ("rep",) in indexed
+    assert ("since", "id") in indexed
+    unique = [ix for ix in table.indexes if ix.unique]
+    assert [tuple(c.name for c in ix.columns) for ix in unique] == [("uscc",)]
+
+
+def test_master_entity_has_no_owner_indexes():
+    product = _Entity("product", (_Field("name", "text"),), ownership="master")
+    table = build_table(_tenant(), product, MetaData(), dialect="postgresql")
+    indexed = {tuple(c.name for c in ix.columns) for ix in table.indexes}
+    assert ("owning_unit_id", "updated_at", "id") not in indexed
+    assert table.schema == "t_acme"
+
+
+def _row(**values: Any) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {"created_at": now, "updated_at": now, "version": 1, **values}
+
+
+def test_created_table_round_trips_typed_values(engine: Engine):
+    config = _Config({"customer": CUSTOMER})
+    with engine.begin() as conn:
+        tables = create_entity_tables(conn, _tenant(), config)
+        table = tables["customer"]
+        conn.execute(
+            table.insert(),
+            _row(name="甲", revenue=Decimal("12.50"), revenue_currency="CNY", tags=["a", "b"]),
+        )
+        row = conn.execute(select(table)).mappings().one()
+    assert row["revenue"] == Decimal("12.50")
+    assert row["tags"] == ["a", "b"]
+    assert row["id"] == 1
+    assert set(inspect(engine).get_table_names(schema=table.schema)) >= {table.name}
+
+
+def test_unique_field_is_unique_among_live_rows_only(engine: Engine):
+    config = _Config({"customer": CUSTOMER})
+    with engine.begin() as conn:
+        table = create_entity_tables(conn, _tenant(), config)["customer"]
+        conn.execute(table.insert(), _row(uscc="X", deleted_at=datetime.now(UTC)))
+        conn.execute(table.insert(), _row(uscc="X"))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(table.insert(), _row(uscc="X"))
+
+
+def test_two_tenants_get_separate_tables(engine: Engine):
+    config = _Config({"customer": CUSTOMER})
+    with engine.begin() as conn:
+        a = create_entity_tables(conn, _tenant(1, "t_a"), config)["customer"]
+        b = create_entity_tables(conn, _tenant(2, "t_b"), config)["customer"]
+        conn.execute(a.insert(), _row(name="only in a"))
+        assert conn.execute(select(b.c.id)).all() == []
+
+
+def test_entity_tables_cache_rebuilds_after_a_publish():
+    calls = []
+
+    def physical(tenant: Any) -> _Config:
+        calls.append(tenant.config_version)
+        return _Config({"customer": CUSTOMER})
+
+    cache = EntityTables(physical)
+    first = cache.table(_tenant(version=1), "customer", "sqlite")
+    assert cache.table(_tenant(version=1), "customer", "sqlite") is first
+    assert cache.table(_tenant(version=2), "customer", "sqlite") is not first
+    assert calls == [1, 2]
