@@ -1,0 +1,123 @@
+"""Users: unique emails, authentication, memberships, unit-bound roles, principals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Connection, Engine
+
+from crm_platform.runtime import org, users
+from crm_platform.runtime.errors import RecordInvalid, RecordNotFound
+from crm_platform.runtime.principal import RoleGrant
+from crm_platform.runtime.tenants import create_tenant, get_tenant
+
+
+@dataclass
+class Org:
+    tenant_id: int
+    hq: int
+    bu: int
+    sub: int
+    other_tenant_id: int
+    other_unit: int
+
+
+@pytest.fixture
+def tree(engine: Engine) -> Iterator[tuple[Connection, Org]]:
+    """Acme (hq > bu > sub) and a second tenant with one unit; a connection in a transaction."""
+    tenant = create_tenant(engine, "acme", {"en": "Acme"})
+    other = create_tenant(engine, "other", {"en": "Other"})
+    with engine.begin() as connection:
+        hq = org.create_unit(connection, tenant.id, "hq", {"en": "HQ"}, "group")
+        bu = org.create_unit(connection, tenant.id, "bu", {"en": "BU"}, "bu", hq.id)
+        sub = org.create_unit(connection, tenant.id, "sub", {"en": "Sub"}, "sub", bu.id)
+        foreign = org.create_unit(connection, other.id, "hq", {"en": "HQ"}, "group")
+    with engine.begin() as connection:
+        yield connection, Org(tenant.id, hq.id, bu.id, sub.id, other.id, foreign.id)
+
+
+def test_email_is_unique_per_tenant_regardless_of_case(tree) -> None:
+    connection, units = tree
+    users.create_user(connection, units.tenant_id, "Li.Lei@Acme.cn", "Li Lei", "pa55word", units.bu)
+    with pytest.raises(RecordInvalid) as caught:
+        users.create_user(
+            connection, units.tenant_id, "li.lei@acme.CN", "Other", "pa55word", units.bu
+        )
+    assert list(caught.value.errors) == ["email"]
+    assert "already used" in caught.value.errors["email"][0]
+
+
+def test_same_email_is_allowed_in_another_tenant(tree) -> None:
+    connection, units = tree
+    users.create_user(connection, units.tenant_id, "a@b.cn", "A", "pa55word", units.bu)
+    user = users.create_user(
+        connection, units.other_tenant_id, "a@b.cn", "A", "pa55word", units.other_unit
+    )
+    assert user.tenant_id == units.other_tenant_id
+
+
+def test_create_user_reports_every_invalid_field(tree) -> None:
+    connection, units = tree
+    with pytest.raises(RecordInvalid) as caught:
+        users.create_user(connection, units.tenant_id, "nope", " ", "short", 99999)
+    assert set(caught.value.errors) == {"email", "display_name", "password", "primary_unit_id"}
+
+
+def test_authenticate_checks_password_and_active_flag(tree) -> None:
+    connection, units = tree
+    user = users.create_user(connection, units.tenant_id, "a@b.cn", "A", "pa55word", units.bu)
+    assert users.authenticate(connection, units.tenant_id, "A@B.cn", "pa55word").id == user.id
+    assert users.authenticate(connection, units.tenant_id, "a@b.cn", "wrong-pass") is None
+    assert users.authenticate(connection, units.tenant_id, "ghost@b.cn", "pa55word") is None
+    users.set_password(connection, user.id, "n3w-password")
+    assert users.authenticate(connection, units.tenant_id, "a@b.cn", "pa55word") is None
+    assert users.authenticate(connection, units.tenant_id, "a@b.cn", "n3w-password") is not None
+    users.set_active(connection, user.id, False)
+    assert users.authenticate(connection, units.tenant_id, "a@b.cn", "n3w-password") is None
+
+
+def test_matrix_roles_and_memberships_make_the_principal(tree) -> None:
+    connection, units = tree
+    user = users.create_user(connection, units.tenant_id, "a@b.cn", "A", "pa55word", units.bu)
+    users.assign_role(connection, user.id, "bu_head", units.bu)
+    users.assign_role(connection, user.id, "sales_rep", units.sub)
+    users.assign_role(connection, user.id, "sales_rep", units.sub)
+    users.add_membership(connection, user.id, units.sub)
+    principal = users.principal_for(connection, user.id)
+    assert principal.tenant_id == units.tenant_id
+    assert principal.unit_id == units.bu
+    assert principal.locale == "zh-Hans"
+    assert principal.assignments == (
+        RoleGrant("bu_head", units.bu),
+        RoleGrant("sales_rep", units.sub),
+    )
+    assert principal.team_ids == (units.bu, units.sub)
+    at_sub = users.principal_for(connection, user.id, unit_id=units.sub, locale="en")
+    assert (at_sub.unit_id, at_sub.locale) == (units.sub, "en")
+    users.revoke_role(connection, user.id, "bu_head", units.bu)
+    users.remove_membership(connection, user.id, units.sub)
+    principal = users.principal_for(connection, user.id)
+    assert principal.assignments == (RoleGrant("sales_rep", units.sub),)
+    assert principal.team_ids == (units.bu,)
+
+
+def test_role_and_membership_changes_bump_security_version(tree) -> None:
+    connection, units = tree
+    user = users.create_user(connection, units.tenant_id, "a@b.cn", "A", "pa55word", units.bu)
+    before = get_tenant(connection, "acme").security_version
+    users.assign_role(connection, user.id, "rep", units.bu)
+    users.add_membership(connection, user.id, units.sub)
+    users.revoke_role(connection, user.id, "rep", units.bu)
+    users.remove_membership(connection, user.id, units.sub)
+    assert get_tenant(connection, "acme").security_version == before + 4
+
+
+def test_role_at_a_unit_of_another_tenant_is_not_found(tree) -> None:
+    connection, units = tree
+    user = users.create_user(connection, units.tenant_id, "a@b.cn", "A", "pa55word", units.bu)
+    with pytest.raises(RecordNotFound):
+        users.assign_role(connection, user.id, "rep", units.other_unit)
+    with pytest.raises(RecordNotFound):
+        users.get_user(connection, units.other_tenant_id, user.id)
