@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from crm_platform.metadata.schemas import validate_document, validate_manifest, validate_org_units
+from crm_platform.metadata.validation import validate_tenant
 
 BUNDLE = Path(__file__).resolve().parent.parent / "seed_configs" / "multi_org_crm"
 LANGUAGES = {"en", "zh-Hans", "zh-Hant"}
@@ -206,3 +207,15 @@ def test_bu_layer_extends_customer_and_its_form_uses_the_new_fields() -> None:
     assert form["default"] is True and form["entity"] == "customer"
     assert added <= placed
     assert documents[("list_view", "customer_equipment")]["default"] is True
+
+
+def test_every_layer_validates_semantically() -> None:
+    manifest = _load("manifest.json")
+    layers = {layer["unit"]: _layer_documents(layer["directory"]) for layer in manifest["layers"]}
+    units = _load("org_units.json")["units"]
+    problems = validate_tenant(
+        layers,
+        {unit["key"]: unit["parent"] for unit in units},
+        {unit["key"]: unit["kind"] for unit in units},
+    )
+    assert [str(problem) for problem in problems] == []
