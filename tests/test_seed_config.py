@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
+from crm_platform.metadata.bundles import export_bundle, import_bundle
 from crm_platform.metadata.schemas import validate_document, validate_manifest, validate_org_units
 from crm_platform.metadata.validation import validate_tenant
+from crm_platform.runtime.tenants import create_tenant
 
 BUNDLE = Path(__file__).resolve().parent.parent / "seed_configs" / "multi_org_crm"
 LANGUAGES = {"en", "zh-Hans", "zh-Hant"}
@@ -219,3 +222,18 @@ def test_every_layer_validates_semantically() -> None:
         {unit["key"]: unit["kind"] for unit in units},
     )
     assert [str(problem) for problem in problems] == []
+
+
+def test_seed_imports_into_an_empty_tenant_and_exports_byte_for_byte(
+    engine: Engine, tmp_path: Path
+) -> None:
+    manifest = _load("manifest.json")
+    create_tenant(engine, manifest["tenant"]["key"], manifest["tenant"]["name"])
+    import_bundle(engine, "huachen", BUNDLE, author="seed test")
+    export_bundle(engine, "huachen", tmp_path / "export")
+    exported = sorted(p.relative_to(tmp_path / "export") for p in (tmp_path / "export").rglob("*"))
+    assert exported == sorted(p.relative_to(BUNDLE) for p in BUNDLE.rglob("*"))
+    for relative in exported:
+        if (BUNDLE / relative).is_file():
+            assert (tmp_path / "export" / relative).read_bytes() == (BUNDLE / relative).read_bytes()
+    assert not import_bundle(engine, "huachen", BUNDLE, author="seed test").changed
