@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from crm_platform.cli import config_commands, server_commands, tenant_commands
+from crm_platform.cli import config_commands, server_commands, tenant_commands, worker_commands
 
 
 @click.group(help="Administer the multi-organization CRM platform.")
@@ -17,5 +17,6 @@ def main() -> None:
 
 main.add_command(config_commands.config)
 main.add_command(tenant_commands.tenant)
+main.add_command(worker_commands.worker)
 for command in server_commands.COMMANDS:
     main.add_command(command)
