@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from crm_platform.errors import Problem
 from crm_platform.metadata.diff import ConfigDiff, diff_documents
 from crm_platform.metadata.errors import BundleInvalid, ConfigurationInvalid, MetadataError
-from crm_platform.metadata.layers import layer_directory
+from crm_platform.metadata.layers import document_path, layer_directory
 from crm_platform.metadata.org_tree import (
     UnitChanges,
     parents_first,
@@ -56,6 +56,8 @@ class BundleLayer:
     unit_key: str | None
     directory: str
     documents: tuple[dict[str, Any], ...]
+    paths: tuple[str, ...] = ()
+    """The file of each document, relative to the bundle (read bundles only)."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,16 @@ def validate_bundle(directory: str | Path) -> list[Problem]:
     if bundle is not None:
         parents = {unit["key"]: unit.get("parent") for unit in bundle.org_units}
         kinds = {unit["key"]: unit["kind"] for unit in bundle.org_units}
-        problems += validate_tenant(bundle.layer_documents(), parents, kinds)
+        files = {
+            document_path(layer.unit_key, document, index): path
+            for layer in bundle.layers
+            for index, (document, path) in enumerate(zip(layer.documents, layer.paths, strict=True))
+        }
+        for problem in validate_tenant(bundle.layer_documents(), parents, kinds):
+            # Name the file the document is in, even when its kind or key disagree with it.
+            problems.append(
+                replace(problem, document=files.get(problem.document, problem.document))
+            )
     seen: set[tuple[str, str, str]] = set()
     unique = []
     for problem in problems:
@@ -216,7 +227,12 @@ def _load(root: Path) -> tuple[Bundle | None, list[Problem]]:
         tenant_name=dict(tenant.get("name", {})) if isinstance(tenant.get("name"), Mapping) else {},
         org_units=tuple(dict(unit) for unit in units),
         layers=tuple(
-            BundleLayer(unit_key, directory, tuple(doc for _path, doc in documents[directory]))
+            BundleLayer(
+                unit_key,
+                directory,
+                tuple(doc for _path, doc in documents[directory]),
+                tuple(path for path, _doc in documents[directory]),
+            )
             for unit_key, directory in layers.items()
         ),
     )
