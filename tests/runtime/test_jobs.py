@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import pytest
 from redis import Redis
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import Engine, insert, select
 
@@ -33,7 +34,7 @@ from crm_platform.runtime.jobs import (
     periodic,
     task,
 )
-from crm_platform.runtime.jobs.client import rq_queue
+from crm_platform.runtime.jobs.client import SERIALIZER, rq_queue
 from crm_platform.runtime.jobs.tasks import PERIODIC
 from crm_platform.runtime.jobs.worker import WORKER_LOST_ERROR, tick_job_id
 from tests.runtime import jobs_tasks
@@ -412,6 +413,8 @@ def test_periodic_task_runs_for_every_tenant_in_the_worker(
     assert {tuple(run) for run in runs} == {("tests.jobs.count", "tick 1 of 1")}, output
     ticks = ScheduledJobRegistry(queue=rq_queue(queue.connection, queue.name)).get_job_ids()
     assert len(ticks) == 1, "one chain of ticks per schedule"
+    next_tick = Job.fetch(ticks[0], connection=queue.connection, serializer=SERIALIZER)
+    assert next_tick.args == [f"count-{suffix}", module], "any worker can find the schedule"
 
 
 def _succeeded_tenants(engine: Engine) -> set[int]:

@@ -11,16 +11,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Table, insert, select, update
 
 from crm_platform.runtime.job_tables import JobRun
 from crm_platform.runtime.jobs.errors import InvalidJobPayload, JobNotFound
 
 MESSAGE_LENGTH = 500
 
-_runs = JobRun.__table__
+_runs = cast(Table, JobRun.__table__)
 
 
 class JobState(StrEnum):

@@ -169,11 +169,8 @@ class PeriodicTask:
     queue: str = DEFAULT_QUEUE
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def module(self) -> str:
-        """The module that registers this schedule (where the worker finds it again)."""
-        return self.task.module
+    module: str = ""
+    """The module that registers this schedule, which a worker imports to find it again."""
 
     def next_run_after(self, moment: datetime) -> datetime:
         """The first aligned run strictly after `moment` (an aware datetime)."""
@@ -203,6 +200,10 @@ def periodic(
     job per tenant, so every job stays tenant-scoped. Periodic schedules need Redis.
     """
     resolved = resolve_task(task_or_name)
+    caller = inspect.currentframe()
+    registering_module = (
+        caller.f_back.f_globals.get("__name__", "") if caller and caller.f_back else ""
+    )
     seconds = every.total_seconds()
     if seconds < 1 or seconds != int(seconds):
         raise ValueError(f"periodic {resolved.name!r}: `every` must be whole seconds >= 1")
@@ -214,6 +215,7 @@ def periodic(
         queue=queue or resolved.queue,
         args=tuple(args),
         kwargs=dict(kwargs or {}),
+        module=registering_module or resolved.module,
     )
     PERIODIC[schedule.name] = schedule
     return schedule
