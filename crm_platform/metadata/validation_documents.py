@@ -52,7 +52,11 @@ def did_you_mean(value: Any, candidates: Iterable[str]) -> str:
     """``; did you mean 'x'?`` for the closest candidate, or nothing."""
     if not isinstance(value, str):
         return ""
-    close = difflib.get_close_matches(value, list(candidates), n=1, cutoff=0.6)
+    options = list(candidates)
+    by_case = {candidate.lower(): candidate for candidate in options}
+    if value.lower() in by_case:
+        return f"; did you mean {by_case[value.lower()]!r}?"
+    close = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
