@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, insert
@@ -117,3 +120,41 @@ def make_tenant(engine: Engine, key: str = "acme", units: list[dict] | None = No
         tenant_id = int(result.inserted_primary_key[0])
         upsert_units(connection, tenant_id, copy.deepcopy(UNITS if units is None else units))
     return tenant_id
+
+
+def write_bundle(
+    root: Path,
+    layers: dict[str | None, list[dict[str, Any]]] | None = None,
+    units: list[dict[str, Any]] | None = None,
+) -> Path:
+    """Write a bundle by hand (not through export) under `root`, with a correct manifest."""
+    root = root / "bundle"
+    layers = {None: hq_documents(), "bu_east": east_documents()} if layers is None else layers
+    files = {"org_units.json": {"kind": "org_units", "units": UNITS if units is None else units}}
+    for unit_key, documents in layers.items():
+        for document in documents:
+            files[f"layers/{unit_key or 'hq'}/{document['kind']}/{document['key']}.json"] = document
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    manifest = {
+        "format_version": 1,
+        "tenant": {"key": "acme", "name": en("Acme")},
+        "layers": [{"unit": u, "directory": f"layers/{u or 'hq'}"} for u in layers],
+        "files": {},
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    rehash(root)
+    return root
+
+
+def rehash(root: Path) -> None:
+    """Recompute the manifest's checksums after editing files, as an author would."""
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"] = {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*.json"))
+        if path.name != "manifest.json"
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -32,47 +31,11 @@ from tests.metadata.store_configs import (
     en,
     hq_documents,
     make_tenant,
+    rehash,
+    write_bundle,
 )
 
 SEED = Path(__file__).resolve().parents[2] / "seed_configs" / "multi_org_crm"
-
-
-def write_bundle(
-    root: Path,
-    layers: dict[str | None, list[dict[str, Any]]] | None = None,
-    units: list[dict[str, Any]] | None = None,
-) -> Path:
-    """Write a bundle by hand (not through export) under `root`, with a correct manifest."""
-    root = root / "bundle"
-    layers = {None: hq_documents(), "bu_east": east_documents()} if layers is None else layers
-    files = {"org_units.json": {"kind": "org_units", "units": UNITS if units is None else units}}
-    for unit_key, documents in layers.items():
-        for document in documents:
-            files[f"layers/{unit_key or 'hq'}/{document['kind']}/{document['key']}.json"] = document
-    for relative, content in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-    manifest = {
-        "format_version": 1,
-        "tenant": {"key": "acme", "name": en("Acme")},
-        "layers": [{"unit": u, "directory": f"layers/{u or 'hq'}"} for u in layers],
-        "files": {},
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    rehash(root)
-    return root
-
-
-def rehash(root: Path) -> None:
-    """Recompute the manifest's checksums after editing files, as an author would."""
-    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
-    manifest["files"] = {
-        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*.json"))
-        if path.name != "manifest.json"
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
 def edit_json(root: Path, relative: str, change: Callable[[Any], None]) -> None:
