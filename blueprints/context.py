@@ -1,0 +1,89 @@
+"""Per-app services and per-request state: the engine, the request's connection, the principal.
+
+Nothing here keeps state between requests in process memory: the session is a
+signed cookie and everything else is read from the database, so any worker can
+serve any request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app, g, session
+from flask_login import current_user
+from sqlalchemy import Connection, Engine
+
+from crm_platform.metadata.model import Configuration
+from crm_platform.metadata.store import MetadataStore
+from crm_platform.runtime.errors import RecordNotFound
+from crm_platform.runtime.org import get_unit
+from crm_platform.runtime.principal import Principal
+from crm_platform.runtime.users import principal_for
+
+EXTENSION = "crm_platform"
+UNIT_SESSION_KEY = "unit_id"
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the views call into: the engine, and the core services built on it."""
+
+    engine: Engine
+    store: MetadataStore
+
+
+def init_app(app: Flask, engine: Engine) -> None:
+    """Attach the services to the app and close each request's connection after it."""
+    app.extensions[EXTENSION] = Services(engine=engine, store=MetadataStore(engine))
+    app.teardown_appcontext(_close_connection)
+
+
+def services() -> Services:
+    """The services of the running app."""
+    found: Services = current_app.extensions[EXTENSION]
+    return found
+
+
+def db() -> Connection:
+    """The request's connection, opened on first use; views commit writes explicitly."""
+    if "crm_connection" not in g:
+        g.crm_connection = services().engine.connect()
+    connection: Connection = g.crm_connection
+    return connection
+
+
+def current_principal() -> Principal:
+    """The signed-in user acting at their chosen unit, in the request's language."""
+    if "crm_principal" not in g:
+        from blueprints.i18n import current_language
+
+        language = current_language()
+        try:
+            g.crm_principal = principal_for(
+                db(), current_user.user_id, unit_id=session.get(UNIT_SESSION_KEY), locale=language
+            )
+        except RecordNotFound:
+            # The chosen unit is gone (merged, or another tenant's id): back to the primary unit.
+            session.pop(UNIT_SESSION_KEY, None)
+            g.crm_principal = principal_for(db(), current_user.user_id, locale=language)
+    principal: Principal = g.crm_principal
+    return principal
+
+
+def _close_connection(_exc: Any) -> None:
+    connection = g.pop("crm_connection", None)
+    if connection is not None:
+        connection.close()
+
+
+def current_configuration() -> Configuration:
+    """The effective configuration of the unit the user works in."""
+    if "crm_configuration" not in g:
+        principal = current_principal()
+        unit_key = None
+        if principal.unit_id is not None:
+            unit_key = get_unit(db(), principal.tenant_id, principal.unit_id).key
+        g.crm_configuration = services().store.effective(current_user.tenant_key, unit_key)
+    configuration: Configuration = g.crm_configuration
+    return configuration

@@ -1,0 +1,129 @@
+"""Languages: which one a request uses, and locale-aware formatting of dates, numbers and money.
+
+The platform speaks in tags as metadata spells them (``zh-Hans``, ``zh-Hant``,
+``en``); Babel's catalogs and formatting use its identifiers (``zh_Hans``...).
+A signed-in user's own setting wins, then a choice made before signing in
+(kept in the signed session cookie), then the browser's Accept-Language.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from babel import Locale
+from babel.dates import format_date as _babel_date
+from babel.dates import format_datetime as _babel_datetime
+from babel.numbers import format_compact_decimal, format_currency, format_decimal
+from flask import Flask, request, session
+from flask_babel import Babel
+from flask_login import current_user
+
+LANGUAGES: dict[str, str] = {"zh-Hans": "简体中文", "zh-Hant": "繁體中文", "en": "English"}
+"""The UI languages, by tag, with the name each has in its own language (for the switcher)."""
+
+DEFAULT_LANGUAGE = "zh-Hans"
+SESSION_KEY = "language"
+
+_TRADITIONAL_REGIONS = ("tw", "hk", "mo")
+_COMPACT_LANGUAGES = frozenset({"zh-Hans", "zh-Hant"})
+
+
+def babel_locale(language: str) -> Locale:
+    """Babel's locale for a UI language tag."""
+    return Locale.parse(language.replace("-", "_"))
+
+
+def language_of_header(accepted: list[str]) -> str | None:
+    """The UI language that best serves an Accept-Language list, most preferred first."""
+    for tag in accepted:
+        lowered = tag.strip().lower().replace("_", "-")
+        if lowered.startswith("zh"):
+            parts = lowered.split("-")[1:]
+            traditional = "hant" in parts or any(part in _TRADITIONAL_REGIONS for part in parts)
+            return "zh-Hant" if traditional and "hans" not in parts else "zh-Hans"
+        if lowered == "en" or lowered.startswith("en-"):
+            return "en"
+    return None
+
+
+def normalise_language(tag: str | None) -> str | None:
+    """`tag` if it is one of the UI languages (case-insensitively), else None."""
+    if not tag:
+        return None
+    for language in LANGUAGES:
+        if language.lower() == tag.strip().lower().replace("_", "-"):
+            return language
+    return None
+
+
+def current_language() -> str:
+    """The UI language of this request: the user's setting, the session's, then the browser's."""
+    if current_user and current_user.is_authenticated:
+        own = normalise_language(getattr(current_user, "locale", None))
+        if own:
+            return own
+    chosen = normalise_language(session.get(SESSION_KEY))
+    if chosen:
+        return chosen
+    accepted = [value for value, _quality in request.accept_languages]
+    return language_of_header(accepted) or DEFAULT_LANGUAGE
+
+
+def format_date_for(value: date | datetime | None, language: str) -> str:
+    """A date in the language's medium format (``2026年11月24日``, ``Nov 24, 2026``)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.date()
+    return _babel_date(value, "medium", locale=babel_locale(language))
+
+
+def format_datetime_for(value: datetime | None, language: str, timezone: str) -> str:
+    """A moment in the language's medium format, shown in `timezone`."""
+    if value is None:
+        return ""
+    return _babel_datetime(value, "medium", tzinfo=timezone, locale=babel_locale(language))
+
+
+def format_number_for(value: Any, language: str, scale: int | None = None) -> str:
+    """A number with the language's grouping and decimal sign, to `scale` digits if given."""
+    if value is None or value == "":
+        return ""
+    pattern = None if scale is None else "#,##0" + ("." + "0" * scale if scale else "")
+    return format_decimal(Decimal(str(value)), format=pattern, locale=babel_locale(language))
+
+
+def format_money_for(
+    amount: Any, currency: str | None, language: str, compact: bool = False
+) -> str:
+    """An amount with its currency; `compact` writes 1.23亿 / 45.6万 in Chinese (reports, lists)."""
+    if amount is None or amount == "":
+        return ""
+    value = Decimal(str(amount))
+    locale = babel_locale(language)
+    if compact and language in _COMPACT_LANGUAGES and abs(value) >= 10_000:
+        number = format_compact_decimal(value, locale=locale, fraction_digits=2)
+        return f"{number} {currency}" if currency else number
+    if not currency:
+        return format_decimal(value, format="#,##0.00", locale=locale)
+    return format_currency(value, currency, locale=locale)
+
+
+def init_app(app: Flask) -> None:
+    """Install Flask-Babel with the platform's locale selection and the formatting filters."""
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE.replace("-", "_"))
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+    Babel(app, locale_selector=lambda: current_language().replace("-", "_"))
+    app.jinja_env.filters.update(
+        date=lambda value: format_date_for(value, current_language()),
+        datetime=lambda value: format_datetime_for(
+            value, current_language(), app.config["BABEL_DEFAULT_TIMEZONE"]
+        ),
+        number=lambda value, scale=None: format_number_for(value, current_language(), scale),
+        money=lambda amount, currency=None, compact=False: format_money_for(
+            amount, currency, current_language(), compact
+        ),
+    )
+    app.context_processor(lambda: {"languages": LANGUAGES, "language": current_language()})
