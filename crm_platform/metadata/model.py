@@ -261,8 +261,8 @@ class ListViewDef:
     key: str
     entity: str
     label: Localized
-    columns: tuple[str, ...]
     default: bool = False
+    columns: tuple[str, ...] = ()
     default_filter: Condition | None = None
     default_sort: tuple[SortKey, ...] = ()
     page_size: int = 50

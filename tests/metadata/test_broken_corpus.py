@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from crm_platform.metadata.schemas import KINDS
 from crm_platform.metadata.validation import validate_tenant
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -41,3 +42,49 @@ def test_corpus_case_yields_exactly_the_expected_problems(path: Path) -> None:
     expected = sorted((e["document"], e["pointer"], e["code"]) for e in case["expected"])
     assert found == expected, "\n".join(str(p) for p in problems)
     assert all(p.message for p in problems)
+
+
+REQUIRED_CODES = {
+    "key.duplicate",
+    "field.duplicate_key",
+    "option.duplicate_key",
+    "field.reserved_key",
+    "ref.unknown_field",
+    "ref.unknown_entity",
+    "ref.unknown_role",
+    "ref.unknown_unit",
+    "org.unknown_kind",
+    "field.min_above_max",
+    "field.bad_default",
+    "field.bad_pattern",
+    "field_security.mask_not_sensitive",
+    "list_view.unsortable",
+    "form.duplicate_field",
+    "condition.unknown_field",
+    "condition.bad_operator",
+    "condition.unknown_option",
+    "entity.bad_title_field",
+    "layer.locked",
+    "layer.entity_redefined",
+    "layer.field_key_clash",
+    "schema.required",
+    "schema.enum",
+    "schema.pattern",
+    "schema.additionalProperties",
+    "schema.unknown_kind",
+    "schema.oneOf",
+    "schema.type",
+}
+
+
+def test_corpus_covers_every_code_and_every_kind() -> None:
+    cases = [_load(path) for path in FILES]
+    codes = {e["code"] for case in cases for e in case["expected"]}
+    assert REQUIRED_CODES <= codes
+    schema_kinds = {
+        e["document"].split("/")[2]
+        for case in cases
+        for e in case["expected"]
+        if e["code"].startswith("schema.") and e["document"].startswith("layers/")
+    }
+    assert set(KINDS) <= schema_kinds
