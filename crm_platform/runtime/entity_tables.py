@@ -343,30 +343,51 @@ def create_entity_tables(
     return tables
 
 
+class PhysicalSource(Protocol):
+    """Where `EntityTables` gets a tenant's physical configuration (the `MetadataStore`)."""
+
+    def physical(self, tenant_key: str) -> Configuration:
+        """The tenant-wide physical configuration."""
+        ...
+
+
 class EntityTables:
     """A per-process cache of the `Table` objects of each tenant's entities.
 
-    Keyed by (tenant id, config_version, dialect): a publish bumps the tenant's
-    config_version, so the next lookup rebuilds from the new physical
-    configuration. Derived state only; safe to drop at any time.
+    Keyed by (tenant id, created_at, config_version, dialect): a publish bumps the
+    tenant's config_version, so the next lookup rebuilds from the new physical
+    configuration, and a dropped and recreated tenant never meets old tables.
+    Derived state only; safe to drop at any time.
     """
 
-    def __init__(self, physical: Callable[[TenantLike], Configuration], *, keep: int = 64):
-        """`physical(tenant)` returns the tenant's physical configuration (the store's)."""
-        self._physical = physical
+    def __init__(self, source: PhysicalSource | None = None, *, keep: int = 64):
+        """`source.physical(tenant_key)` supplies configurations not passed in explicitly."""
+        self._source = source
         self._keep = keep
         self._lock = threading.Lock()
-        self._cache: dict[tuple[int, int, str], dict[str, Table]] = {}
+        self._cache: dict[tuple[Any, ...], dict[str, Table]] = {}
 
-    def for_tenant(self, tenant: TenantLike, dialect: str) -> Mapping[str, Table]:
-        """Every entity table of the tenant at its current configuration version."""
-        key = (tenant.id, tenant.config_version, dialect)
+    def for_tenant(
+        self, tenant: TenantLike, dialect: str, physical: Configuration | None = None
+    ) -> Mapping[str, Table]:
+        """Every entity table of the tenant at its current configuration version.
+
+        `physical` is the tenant's physical configuration at that version, when the
+        caller already has it; otherwise it is asked of the source.
+        """
+        key = (tenant.id, getattr(tenant, "created_at", None), tenant.config_version, dialect)
         tables = self._cache.get(key)
         if tables is None:
-            tables = build_tables(tenant, self._physical(tenant), dialect)
+            if physical is None:
+                if self._source is None:
+                    raise ValueError(
+                        "EntityTables has no configuration source; pass the physical "
+                        "configuration or construct it with the MetadataStore"
+                    )
+                physical = self._source.physical(getattr(tenant, "key", ""))
+            tables = build_tables(tenant, physical, dialect)
             with self._lock:
-                stale = [k for k in self._cache if k[0] == tenant.id and k != key]
-                for old in stale:
+                for old in [k for k in self._cache if k[0] == tenant.id and k != key]:
                     del self._cache[old]
                 if len(self._cache) >= self._keep:
                     self._cache.pop(next(iter(self._cache)))

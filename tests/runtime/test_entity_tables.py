@@ -166,12 +166,15 @@ def test_two_tenants_get_separate_tables(engine: Engine):
 def test_entity_tables_cache_rebuilds_after_a_publish():
     calls = []
 
-    def physical(tenant: Any) -> _Config:
-        calls.append(tenant.config_version)
-        return _Config({"customer": CUSTOMER})
+    class Source:
+        def physical(self, tenant_key: str) -> _Config:
+            calls.append(tenant_key)
+            return _Config({"customer": CUSTOMER})
 
-    cache = EntityTables(physical)
-    first = cache.table(_tenant(version=1), "customer", "sqlite")
-    assert cache.table(_tenant(version=1), "customer", "sqlite") is first
-    assert cache.table(_tenant(version=2), "customer", "sqlite") is not first
-    assert calls == [1, 2]
+    cache = EntityTables(Source())
+    tenant_v1 = SimpleNamespace(id=1, key="acme", namespace="t_acme", config_version=1)
+    tenant_v2 = SimpleNamespace(id=1, key="acme", namespace="t_acme", config_version=2)
+    first = cache.table(tenant_v1, "customer", "sqlite")
+    assert cache.table(tenant_v1, "customer", "sqlite") is first
+    assert cache.table(tenant_v2, "customer", "sqlite") is not first
+    assert calls == ["acme", "acme"]

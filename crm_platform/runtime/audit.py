@@ -1,0 +1,139 @@
+"""The append-only audit trail of records: writing entries and reading a record's history.
+
+Every entry names tenant, entity, record, action, actor and time, and maps each
+changed field to ``[before, after]`` in JSON form (decimals as strings, dates and
+date-times in ISO 8601, money as ``{"amount": "12.50", "currency": "CNY"}``), so
+the trail reads the same on SQLite and PostgreSQL. Entries are written on the
+caller's connection, inside the transaction of the change they describe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Table, insert, select
+
+from crm_platform.runtime.tables import AuditEntry
+
+AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
+
+CREATE = "create"
+UPDATE = "update"
+DELETE = "delete"
+RESTORE = "restore"
+OWNERSHIP = "ownership"
+SYSTEM_ACCESS = "system_access"
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One entry of a record's history; `changes` maps field key -> (before, after)."""
+
+    id: int
+    entity: str
+    record_id: int | None
+    action: str
+    actor_id: int | None
+    at: datetime
+    changes: Mapping[str, tuple[Any, Any]]
+
+
+def json_value(value: Any) -> Any:
+    """A value as it is kept in the audit trail (JSON types only)."""
+    if value is None or isinstance(value, bool | int | str | float):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_value(v) for v in value]
+    return str(value)
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Field key -> [before, after] for every key of `after` whose value differs from `before`."""
+    changes: dict[str, list[Any]] = {}
+    for key, new in after.items():
+        old = before.get(key)
+        if json_value(old) != json_value(new):
+            changes[key] = [json_value(old), json_value(new)]
+    return changes
+
+
+def entry(
+    tenant_id: int,
+    entity: str,
+    record_id: int | None,
+    action: str,
+    actor_id: int | None,
+    changes: Mapping[str, Sequence[Any]],
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The row of one audit entry, ready for `append_many`."""
+    return {
+        "tenant_id": tenant_id,
+        "entity": entity,
+        "record_id": record_id,
+        "action": action,
+        "actor_id": actor_id,
+        "at": at or datetime.now(UTC),
+        "changes": {key: [json_value(v) for v in pair] for key, pair in changes.items()},
+    }
+
+
+def append(connection: Connection, **fields: Any) -> None:
+    """Append one entry (keyword arguments as for `entry`)."""
+    connection.execute(insert(AUDIT), [entry(**fields)])
+
+
+def append_many(connection: Connection, entries: Iterable[Mapping[str, Any]]) -> int:
+    """Append many entries with one executemany per chunk; returns how many."""
+    batch: list[Mapping[str, Any]] = []
+    count = 0
+    for item in entries:
+        batch.append(item)
+        if len(batch) >= 1000:
+            connection.execute(insert(AUDIT), batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        connection.execute(insert(AUDIT), batch)
+        count += len(batch)
+    return count
+
+
+def history(
+    connection: Connection, tenant_id: int, entity: str, record_id: int
+) -> list[AuditRecord]:
+    """Every entry of one record, oldest first (unfiltered: callers apply field security)."""
+    rows = connection.execute(
+        select(AUDIT)
+        .where(
+            AUDIT.c.tenant_id == tenant_id,
+            AUDIT.c.entity == entity,
+            AUDIT.c.record_id == record_id,
+        )
+        .order_by(AUDIT.c.id)
+    )
+    return [
+        AuditRecord(
+            id=row.id,
+            entity=row.entity,
+            record_id=row.record_id,
+            action=row.action,
+            actor_id=row.actor_id,
+            at=row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=UTC),
+            changes={key: (pair[0], pair[1]) for key, pair in (row.changes or {}).items()},
+        )
+        for row in rows
+    ]

@@ -1,0 +1,414 @@
+"""The record service's view of an entity table, and the checks every write makes.
+
+`EntityShape` maps between records (field key -> value, money as ``{"amount",
+"currency"}``) and table rows (one column per field, two for money), knows which
+columns may be sorted and filtered, and turns integrity errors into field
+problems. The checks (writable keys, values, owning units, references, unique
+values) collect every problem of every row before anything is written, keyed by
+field (``/<row>/<field>`` in bulk), in the principal's language.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import DateTime, Table, select
+from sqlalchemy.exc import IntegrityError
+
+from crm_platform.metadata.field_types import FIELD_TYPES, SYSTEM_FIELDS, FieldDef
+from crm_platform.metadata.model import EntityDef, localize
+from crm_platform.metadata.tables import OrgUnit
+from crm_platform.runtime.entity_tables import CURRENCY_SUFFIX, SYSTEM_COLUMN_NAMES
+from crm_platform.runtime.record_queries import sortable_columns
+from crm_platform.runtime.tables import User
+
+if TYPE_CHECKING:
+    from crm_platform.runtime.records import _Context
+
+USERS: Table = User.__table__  # type: ignore[assignment]
+UNITS: Table = OrgUnit.__table__  # type: ignore[assignment]
+
+RECORD_KEY = "_record"
+"""The key of problems that belong to the record as a whole rather than one field."""
+
+WRITABLE_SYSTEM_KEYS = frozenset({"owner_user_id", "owning_unit_id"})
+"""System columns a caller may set (subject to the assign checks); the rest are the system's."""
+
+_IN_CHUNK = 5000
+
+MESSAGES: Mapping[str, Mapping[str, str]] = {
+    "unknown_field": {
+        "en": "There is no such field on this record.",
+        "zh-Hans": "此记录没有这个字段。",
+        "zh-Hant": "此記錄沒有這個欄位。",
+    },
+    "read_only": {
+        "en": "You may see this field but not change it.",
+        "zh-Hans": "您可以查看此字段，但不能修改。",
+        "zh-Hant": "您可以檢視此欄位，但不能修改。",
+    },
+    "system_field": {
+        "en": "This value is kept by the system and cannot be set.",
+        "zh-Hans": "此值由系统维护，不能设置。",
+        "zh-Hant": "此值由系統維護，不能設定。",
+    },
+    "not_an_id": {
+        "en": "Give the id (a whole number) of a record.",
+        "zh-Hans": "请填写记录的编号（整数）。",
+        "zh-Hant": "請填寫記錄的編號（整數）。",
+    },
+    "reference_missing": {
+        "en": "The linked record does not exist or was deleted; choose another.",
+        "zh-Hans": "关联的记录不存在或已删除，请重新选择。",
+        "zh-Hant": "關聯的記錄不存在或已刪除，請重新選擇。",
+    },
+    "user_missing": {
+        "en": "This user does not exist in your organisation; choose another.",
+        "zh-Hans": "此用户不存在于您的组织中，请重新选择。",
+        "zh-Hant": "此使用者不存在於您的組織中，請重新選擇。",
+    },
+    "unit_missing": {
+        "en": "This org unit does not exist or is inactive; choose another.",
+        "zh-Hans": "此组织单元不存在或已停用，请重新选择。",
+        "zh-Hant": "此組織單位不存在或已停用，請重新選擇。",
+    },
+    "unit_not_allowed": {
+        "en": "You may not put records in this org unit; choose one in your own scope.",
+        "zh-Hans": "您不能将记录放入此组织单元，请选择您权限范围内的单元。",
+        "zh-Hant": "您不能將記錄放入此組織單位，請選擇您權限範圍內的單位。",
+    },
+    "master_no_unit": {
+        "en": "Master data belongs to the whole organisation and has no owner or owning unit.",
+        "zh-Hans": "主数据属于整个组织，没有负责人或所属单元。",
+        "zh-Hant": "主資料屬於整個組織，沒有負責人或所屬單位。",
+    },
+    "no_owner_user": {
+        "en": "Records of this kind belong to an org unit, not to a user.",
+        "zh-Hans": "此类记录属于组织单元，而不是用户。",
+        "zh-Hant": "此類記錄屬於組織單位，而不是使用者。",
+    },
+    "unique_taken": {
+        "en": "Another record already has this value; it must be unique.",
+        "zh-Hans": "已有其他记录使用此值，此值必须唯一。",
+        "zh-Hant": "已有其他記錄使用此值，此值必須唯一。",
+    },
+    "unique_in_batch": {
+        "en": "Row {row} has the same value; it must be unique.",
+        "zh-Hans": "第 {row} 行的值与此相同，此值必须唯一。",
+        "zh-Hant": "第 {row} 行的值與此相同，此值必須唯一。",
+    },
+    "conflict": {
+        "en": "The record conflicts with data saved meanwhile; reload it and try again.",
+        "zh-Hans": "记录与刚保存的数据冲突，请重新加载后再试。",
+        "zh-Hant": "記錄與剛儲存的資料衝突，請重新載入後再試。",
+    },
+}
+
+
+def message(key: str, locale: str, **values: Any) -> str:
+    """A problem message in the reader's language."""
+    return localize(MESSAGES[key], locale).format(**values)
+
+
+def _problem_key(field_key: str, index: int, single: bool) -> str:
+    return field_key if single else f"/{index}/{field_key}"
+
+
+def _add(errors: dict[str, list[str]], key: str, text: str) -> None:
+    messages = errors.setdefault(key, [])
+    if text not in messages:
+        messages.append(text)
+
+
+# -- the shape of an entity's rows ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntityShape:
+    """How an entity's records map onto its table, computed once per (table, entity)."""
+
+    table: Table
+    entity: EntityDef
+    fields: Mapping[str, FieldDef]
+    money: tuple[str, ...]
+    datetimes: tuple[str, ...]
+    unique: tuple[str, ...]
+    _visible: dict[frozenset[str], list[Any]] = field(default_factory=dict, compare=False)
+
+    @cached_property
+    def sortable(self) -> frozenset[str]:
+        """Field and system keys a list may sort by (indexed, and of a sortable type)."""
+        names = set()
+        for name in sortable_columns(self.table):
+            definition = self.fields.get(name) or SYSTEM_FIELDS.get(name)
+            if definition is not None and FIELD_TYPES[definition.type].sortable:
+                names.add(name)
+        return frozenset(names | {"id"})
+
+    @cached_property
+    def search_fields(self) -> tuple[str, ...]:
+        """The fields a free-text search looks in (the title when none are configured)."""
+        keys = self.entity.search_fields or (self.entity.title_field,)
+        return tuple(key for key in keys if key in self.fields)
+
+    @cached_property
+    def _types(self) -> dict[str, str]:
+        types = {key: f.type for key, f in SYSTEM_FIELDS.items()}
+        types.update({key: f.type for key, f in self.fields.items()})
+        return types
+
+    def condition_columns(self, hidden: frozenset[str]) -> tuple[dict[str, Any], dict[str, str]]:
+        """(columns, field types) a filter may name: every field but the hidden ones."""
+        types = {k: t for k, t in self._types.items() if k not in hidden}
+        return {key: self.table.c[key] for key in types}, types
+
+    def visible_columns(self, hidden: frozenset[str]) -> list[Any]:
+        """The columns a read selects: system columns and every field not hidden."""
+        columns = self._visible.get(hidden)
+        if columns is None:
+            names = list(SYSTEM_COLUMN_NAMES)
+            for key in self.fields:
+                if key in hidden:
+                    continue
+                names.append(key)
+                if key in self.money:
+                    names.append(key + CURRENCY_SUFFIX)
+            columns = [self.table.c[name] for name in names]
+            self._visible[hidden] = columns
+        return columns
+
+    def present(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """A record (field key -> value) from a table row."""
+        record = dict(row)
+        for key in self.money:
+            if key in record:
+                amount = record[key]
+                currency = record.pop(key + CURRENCY_SUFFIX, None)
+                record[key] = None if amount is None else {"amount": amount, "currency": currency}
+        for key in self.datetimes:
+            value = record.get(key)
+            # SQLite keeps date-times without an offset; every stored one is UTC.
+            if value is not None and value.tzinfo is None:
+                record[key] = value.replace(tzinfo=UTC)
+        return record
+
+    def stored_columns(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The unique-field columns of a stored row (to re-check them on restore)."""
+        return {key: row[key] for key in self.unique if key in row}
+
+    def integrity_errors(self, exc: IntegrityError, locale: str) -> dict[str, list[str]]:
+        """Field problems for a constraint the database refused (no raw database text)."""
+        text = str(getattr(exc, "orig", exc))
+        constraint = getattr(
+            getattr(getattr(exc, "orig", None), "diag", None), "constraint_name", None
+        )
+        found = []
+        for key in self.unique:
+            index_names = {
+                index.name
+                for index in self.table.indexes
+                if index.unique and [c.name for c in index.columns] == [key]
+            }
+            if constraint in index_names or re.search(
+                rf"\.{re.escape(key)}(,|$|\s)",
+                text.split("failed:")[-1] if "failed:" in text else "",
+            ):
+                found.append(key)
+        if not found:
+            return {RECORD_KEY: [message("conflict", locale)]}
+        return {key: [message("unique_taken", locale)] for key in found}
+
+
+_SHAPES: dict[tuple[int, int], tuple[Table, EntityDef, EntityShape]] = {}
+_SHAPES_LOCK = threading.Lock()
+
+
+def shape_of(table: Table, entity: EntityDef) -> EntityShape:
+    """The (cached) shape of an entity's records in `table`."""
+    key = (id(table), id(entity))
+    cached = _SHAPES.get(key)
+    if cached is not None and cached[0] is table and cached[1] is entity:
+        return cached[2]
+    fields = {f.key: f for f in entity.fields if f.key in table.c}
+    shape = EntityShape(
+        table=table,
+        entity=entity,
+        fields=fields,
+        money=tuple(key for key, f in fields.items() if f.type == "money"),
+        datetimes=tuple(
+            column.name for column in table.columns if isinstance(column.type, DateTime)
+        ),
+        unique=tuple(key for key, f in fields.items() if f.unique),
+    )
+    with _SHAPES_LOCK:
+        if len(_SHAPES) > 512:
+            _SHAPES.clear()
+        _SHAPES[key] = (table, entity, shape)
+    return shape
+
+
+# -- checks --------------------------------------------------------------------------------------
+
+
+def validate_rows(
+    ctx: _Context,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    partial: bool,
+    single: bool,
+    defaults: Mapping[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """Normalised values of each row (field key -> value) and every problem found.
+
+    Keys the principal may not write (hidden, read-only, system-kept) are
+    problems, not silently dropped: mass assignment fails loudly.
+    """
+    from crm_platform.runtime.values import validate_values
+
+    locale = ctx.principal.locale
+    levels = ctx.access.field_levels
+    ownership = ctx.entity.ownership
+    fields = tuple(ctx.shape.fields.values())
+    prepared: list[dict[str, Any]] = []
+    errors: dict[str, list[str]] = {}
+    for index, row in enumerate(rows):
+        system: dict[str, Any] = dict(defaults or {})
+        values: dict[str, Any] = {}
+        for key, value in row.items():
+            problem = None
+            if key in WRITABLE_SYSTEM_KEYS:
+                if ownership == "master":
+                    problem = "master_no_unit"
+                elif key == "owner_user_id" and ownership != "user_owned":
+                    problem = "no_owner_user"
+                elif value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                    problem = "not_an_id"
+                else:
+                    system[key] = value
+            elif key in SYSTEM_COLUMN_NAMES:
+                problem = "system_field"
+            elif key not in ctx.shape.fields or levels.get(key) == "hidden":
+                problem = "unknown_field"
+            elif levels.get(key, "edit") != "edit":
+                problem = "read_only"
+            else:
+                values[key] = value
+            if problem is not None:
+                _add(errors, _problem_key(key, index, single), message(problem, locale))
+        normalized, problems = validate_values(fields, values, locale, partial=partial)
+        for key, messages in problems.items():
+            for text in messages:
+                _add(errors, _problem_key(key, index, single), text)
+        prepared.append({**system, **normalized})
+    return prepared, errors
+
+
+def to_columns(shape: EntityShape, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Table columns from normalised record values (money split into amount and currency)."""
+    columns: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in shape.money:
+            amount = value.get("amount") if isinstance(value, Mapping) else value
+            currency = value.get("currency") if isinstance(value, Mapping) else None
+            if amount is not None and currency is None:
+                currency = shape.fields[key].currency or "CNY"
+            columns[key] = amount
+            columns[key + CURRENCY_SUFFIX] = currency if amount is not None else None
+        elif isinstance(value, datetime):
+            aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+            columns[key] = aware.astimezone(UTC)
+        else:
+            columns[key] = value
+    return columns
+
+
+def _existing(connection: Any, column: Any, ids: set[Any], *where: Any) -> set[Any]:
+    found: set[Any] = set()
+    ordered = sorted(ids, key=repr)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        chunk = ordered[start : start + _IN_CHUNK]
+        found.update(connection.execute(select(column).where(column.in_(chunk), *where)).scalars())
+    return found
+
+
+def check_references(
+    ctx: _Context,
+    rows: Sequence[Mapping[str, Any]],
+    errors: dict[str, list[str]],
+    *,
+    single: bool,
+) -> None:
+    """Every reference, user and org unit value names a live row of the same tenant."""
+    locale = ctx.principal.locale
+    tenant_id = ctx.tenant.id
+    checks: list[tuple[str, Any, tuple[Any, ...], str]] = []
+    for key in ("owner_user_id", "owning_unit_id"):
+        checks.append((key, *_lookup(ctx, SYSTEM_FIELDS[key], tenant_id, key == "owning_unit_id")))
+    for key, definition in ctx.shape.fields.items():
+        if definition.type in ("reference", "user", "org_unit"):
+            checks.append((key, *_lookup(ctx, definition, tenant_id, False)))
+    for key, column, where, problem in checks:
+        wanted = {row[key] for row in rows if row.get(key) is not None}
+        if not wanted:
+            continue
+        found = _existing(ctx.connection, column, wanted, *where) if column is not None else set()
+        for index, row in enumerate(rows):
+            value = row.get(key)
+            if value is not None and value not in found:
+                _add(errors, _problem_key(key, index, single), message(problem, locale))
+
+
+def _lookup(
+    ctx: _Context, definition: FieldDef, tenant_id: int, active_only: bool
+) -> tuple[Any, tuple[Any, ...], str]:
+    """(id column, conditions, problem) that decide whether a value of the field exists."""
+    if definition.type == "user":
+        return USERS.c.id, (USERS.c.tenant_id == tenant_id,), "user_missing"
+    if definition.type == "org_unit":
+        where: tuple[Any, ...] = (UNITS.c.tenant_id == tenant_id,)
+        if active_only:
+            where = (*where, UNITS.c.active.is_(True))
+        return UNITS.c.id, where, "unit_missing"
+    target = ctx.tables.get(definition.target or "")
+    if target is None:
+        return None, (), "reference_missing"
+    return target.c.id, (target.c.deleted_at.is_(None),), "reference_missing"
+
+
+def check_unique(
+    ctx: _Context,
+    rows: Sequence[Mapping[str, Any]],
+    errors: dict[str, list[str]],
+    *,
+    single: bool,
+    exclude_id: int | None = None,
+) -> None:
+    """Unique fields hold values no other live record (nor another row of the batch) has."""
+    locale = ctx.principal.locale
+    table = ctx.table
+    for key in ctx.shape.unique:
+        first_row: dict[Any, int] = {}
+        for index, row in enumerate(rows):
+            value = row.get(key)
+            if value is None or value == "":
+                continue
+            if value in first_row:
+                text = message("unique_in_batch", locale, row=first_row[value])
+                _add(errors, _problem_key(key, index, single), text)
+            else:
+                first_row[value] = index
+        if not first_row:
+            continue
+        where = [table.c.deleted_at.is_(None)]
+        if exclude_id is not None:
+            where.append(table.c.id != exclude_id)
+        taken = _existing(ctx.connection, table.c[key], set(first_row), *where)
+        for value in taken:
+            index = first_row[value]
+            _add(errors, _problem_key(key, index, single), message("unique_taken", locale))
