@@ -41,7 +41,7 @@ __all__ = [
 
 Localized = Mapping[str, str]
 Condition = Mapping[str, Any]
-EMPTY: Mapping[str, Any] = MappingProxyType({})
+_NO_LEVELS: Mapping[str, str] = MappingProxyType({})
 
 
 class UnknownMetadataItem(MetadataError, LookupError):
@@ -304,7 +304,8 @@ class RoleDef:
 
     def level(self, entity: str, privilege: str) -> str:
         """The access level for `privilege` on `entity`; ``none`` when the role does not say."""
-        return self.privileges.get(entity, EMPTY).get(privilege, "none")
+        levels: Mapping[str, str] = self.privileges.get(entity, _NO_LEVELS)
+        return levels.get(privilege, "none")
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any], layer: str | None = None) -> RoleDef:
@@ -518,7 +519,9 @@ class Configuration:
     sharing_rules: Mapping[str, SharingRuleDef] = field(default_factory=_proxy)
     restriction_rules: Mapping[str, RestrictionRuleDef] = field(default_factory=_proxy)
     unit_kinds: Mapping[str, UnitKindDef] = field(default_factory=lambda: DEFAULT_UNIT_KINDS)
-    documents: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=_proxy)
+    documents: Mapping[tuple[str, str], Mapping[str, Any]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
     default_forms: Mapping[str, str] = field(default_factory=_proxy)
     default_list_views: Mapping[str, str] = field(default_factory=_proxy)
 

@@ -370,12 +370,17 @@ def _explain_alternatives(error: ValidationError) -> Iterator[Explained]:
 
 
 def _is_condition(schema: Any) -> bool:
-    return isinstance(schema, Mapping) and "condition language" in str(schema.get("description"))
+    return bool(schema == _SCHEMAS["common"]["$defs"]["condition"])
 
 
 def _explain_unique(error: ValidationError) -> Iterator[Explained]:
     seen: list[Any] = []
-    repeated = next((item for item in error.instance if item in seen or seen.append(item)), None)
+    repeated = None
+    for item in error.instance:
+        if item in seen:
+            repeated = item
+            break
+        seen.append(item)
     yield (
         _pointer(error.absolute_path),
         "schema.uniqueItems",
