@@ -132,8 +132,9 @@ class _Merger:
             if doc["kind"] not in ("entity", "entity_extension"):
                 self._add_document(layer.unit_key, doc, index, depth)
 
-    def _problem(self, unit_key: str | None, doc: Any, index: int, pointer: str, code: str,
-                 message: str) -> None:  # fmt: skip
+    def _problem(
+        self, unit_key: str | None, doc: Any, index: int, pointer: str, code: str, message: str
+    ) -> None:
         self.problems.append(Problem(pointer, code, message, document_path(unit_key, doc, index)))
 
     def _add_entity(self, unit_key: str | None, doc: Mapping[str, Any], index: int) -> None:
@@ -141,26 +142,35 @@ class _Merger:
         if existing is not None:
             if existing.unit_key != unit_key:
                 self._problem(
-                    unit_key, doc, index, "", "layer.entity_redefined",
+                    unit_key,
+                    doc,
+                    index,
+                    "",
+                    "layer.entity_redefined",
                     f"entity {doc['key']!r} is already defined by "
                     f"{describe_layer(existing.unit_key)}; a layer cannot redefine it. "
                     "Add fields with an entity_extension document instead, or choose another key",
-                )  # fmt: skip
+                )
             return
         document = copy.deepcopy(dict(doc))
         self.entities[doc["key"]] = _EntityState(
             document, unit_key, {f["key"]: unit_key for f in document["fields"]}
         )
 
-    def _add_extension(self, unit_key: str | None, doc: Mapping[str, Any], index: int,
-                       depth: int) -> None:  # fmt: skip
+    def _add_extension(
+        self, unit_key: str | None, doc: Mapping[str, Any], index: int, depth: int
+    ) -> None:
         previous = self.extensions.get(doc["key"])
         if previous is not None and not self.physical:
             self._problem(
-                unit_key, doc, index, "/key", "layer.extension_redefined",
+                unit_key,
+                doc,
+                index,
+                "/key",
+                "layer.extension_redefined",
                 f"entity_extension {doc['key']!r} is already defined by "
                 f"{describe_layer(previous.unit_key)}; give this extension another key",
-            )  # fmt: skip
+            )
             return
         if previous is None:
             self.extensions[doc["key"]] = _Placed(copy.deepcopy(dict(doc)), unit_key, depth)
@@ -176,12 +186,16 @@ class _Merger:
             added.add(key)
             if key in state.field_layers:
                 self._problem(
-                    unit_key, doc, index, f"/fields/{position}/key", "layer.field_key_clash",
+                    unit_key,
+                    doc,
+                    index,
+                    f"/fields/{position}/key",
+                    "layer.field_key_clash",
                     f"entity {doc['entity']!r} already has a field {key!r} (from "
                     f"{describe_layer(state.field_layers[key])}); field keys are unique per "
                     "entity across the whole tenant, because every layer's fields share one "
                     "table. Choose another key",
-                )  # fmt: skip
+                )
                 continue
             fields.append(copy.deepcopy(dict(field_doc)))
             state.field_layers[key] = unit_key
@@ -189,8 +203,15 @@ class _Merger:
             for key, override in doc.get("field_overrides", {}).items():
                 self._override(state, unit_key, doc, index, key, override)
 
-    def _override(self, state: _EntityState, unit_key: str | None, doc: Mapping[str, Any],
-                  index: int, key: str, override: Mapping[str, Any]) -> None:  # fmt: skip
+    def _override(
+        self,
+        state: _EntityState,
+        unit_key: str | None,
+        doc: Mapping[str, Any],
+        index: int,
+        key: str,
+        override: Mapping[str, Any],
+    ) -> None:
         field_doc = next((f for f in state.document["fields"] if f["key"] == key), None)
         if field_doc is None:
             return  # reported as ref.unknown_field
@@ -202,11 +223,15 @@ class _Merger:
             locker = owner if field_doc.get("locked") else describe_layer(state.unit_key)
             subject = f"field {key!r} of entity {entity_key!r}"
             self._problem(
-                unit_key, doc, index, pointer, "layer.locked",
+                unit_key,
+                doc,
+                index,
+                pointer,
+                "layer.locked",
                 f"{subject} is locked by {locker}"
                 + ("" if what == "field" else f" (it locks the whole entity {entity_key!r})")
                 + "; remove this override",
-            )  # fmt: skip
+            )
             return
         for name in _OVERRIDABLE:
             if name in override:
@@ -220,15 +245,20 @@ class _Merger:
                 options.append(copy.deepcopy(dict(option)))
             elif current.get("locked"):
                 self._problem(
-                    unit_key, doc, index, f"{pointer}/add_options/{position}", "layer.locked",
+                    unit_key,
+                    doc,
+                    index,
+                    f"{pointer}/add_options/{position}",
+                    "layer.locked",
                     f"option {option['key']!r} of field {key!r} on entity {entity_key!r} is "
                     f"locked by {owner}; remove it from add_options or use a new option key",
-                )  # fmt: skip
+                )
             else:
                 current.update(copy.deepcopy(dict(option)))
 
-    def _add_document(self, unit_key: str | None, doc: Mapping[str, Any], index: int,
-                      depth: int) -> None:  # fmt: skip
+    def _add_document(
+        self, unit_key: str | None, doc: Mapping[str, Any], index: int, depth: int
+    ) -> None:
         identity = (doc["kind"], doc["key"])
         existing = self.placed.get(identity)
         if existing is not None:
@@ -236,11 +266,15 @@ class _Merger:
                 return
             if existing.document.get("locked"):
                 self._problem(
-                    unit_key, doc, index, "", "layer.locked",
+                    unit_key,
+                    doc,
+                    index,
+                    "",
+                    "layer.locked",
                     f"{doc['kind']} {doc['key']!r} is locked by "
                     f"{describe_layer(existing.unit_key)}; remove this document or give it "
                     "another key",
-                )  # fmt: skip
+                )
                 return
             if doc["kind"] not in REPLACEABLE_KINDS:
                 return

@@ -136,10 +136,12 @@ def test_unit_kinds_of_a_unit_layer_apply_to_its_subtree(tenant) -> None:
     tenant["kinds"]["east_branch"] = "workshop"
     assert [p.code for p in _validate(tenant)] == ["org.unknown_kind"]
     tenant["layers"]["equipment_bu"].append(
-        {"kind": "unit_kinds", "key": "equipment_levels", "kinds": [
-            {"key": "workshop", "label": {"en": "Workshop"}}
-        ]}
-    )  # fmt: skip
+        {
+            "kind": "unit_kinds",
+            "key": "equipment_levels",
+            "kinds": [{"key": "workshop", "label": {"en": "Workshop"}}],
+        }
+    )
     assert _validate(tenant) == []
 
 
