@@ -109,3 +109,28 @@ class AuditEntry(Base):
     actor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     changes: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+
+
+class ArchivedColumn(Base):
+    """A column of an entity table whose field was removed from the configuration: kept, hidden.
+
+    The column stays in the table with its data until `purge_archived_field`;
+    re-adding a field with the same key restores it (converting the values when the
+    type changed, under the same safety checks as any conversion). `field` is the
+    field document as last published, so a restore knows the values' old type.
+    `whole_entity` marks the columns of an entity removed as a whole, whose table
+    is kept.
+    """
+
+    __tablename__ = "archived_columns"
+    __table_args__ = (UniqueConstraint("tenant_id", "entity", "column_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    entity: Mapped[str] = mapped_column(String(63))
+    column_name: Mapped[str] = mapped_column(String(127))
+    field_key: Mapped[str] = mapped_column(String(63))
+    field: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    column_type: Mapped[str] = mapped_column(String(255))
+    whole_entity: Mapped[bool] = mapped_column(Boolean, default=False)
+    archived_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
