@@ -371,6 +371,13 @@ def lock_problems(chain: Sequence[LayerDocuments]) -> list[Problem]:
     return _merge(chain).problems
 
 
+def merge_physical(layers: Sequence[LayerDocuments]) -> tuple[Configuration, list[Problem]]:
+    """The physical configuration and the clashes found building it, in one pass."""
+    ordered = sorted(layers, key=lambda layer: layer.unit_key is not None)
+    merger = _merge(ordered, physical=True)
+    return merger.configuration(None), merger.problems
+
+
 def physical_problems(layers: Sequence[LayerDocuments]) -> list[Problem]:
     """Clashes between layers that are not on one path: the same field or entity added twice."""
     ordered = sorted(layers, key=lambda layer: layer.unit_key is not None)
@@ -383,7 +390,8 @@ class OrgCycle(MetadataError):
     def __init__(self, units: Sequence[str]):
         self.units = tuple(units)
         super().__init__(
-            f"org units {' -> '.join(self.units)} form a cycle; a unit cannot be its own ancestor"
+            f"org units {' -> '.join(self.units)} form a cycle (each arrow leads to the unit's "
+            "parent); a unit cannot be its own ancestor, so give one of them another parent"
         )
 
 
@@ -396,7 +404,7 @@ def unit_path(unit_key: str, org_parents: Mapping[str, str | None]) -> list[str]
     current: str | None = unit_key
     while current is not None:
         if current in path:
-            raise OrgCycle([*reversed(path[path.index(current) :]), current])
+            raise OrgCycle([*path[path.index(current) :], current])
         path.append(current)
         current = org_parents.get(current)
     path.reverse()

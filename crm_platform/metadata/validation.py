@@ -22,7 +22,7 @@ from crm_platform.metadata.layers import (
     document_path,
     layer_directory,
     merge_chain,
-    physical_problems,
+    merge_physical,
     unit_path,
 )
 from crm_platform.metadata.model import Configuration
@@ -49,9 +49,14 @@ def validate_layer(
     documents: Sequence[Mapping[str, Any]],
     config: Configuration,
     units: Iterable[str] | None = None,
+    physical: Configuration | None = None,
 ) -> list[Problem]:
-    """Semantic problems of one layer's schema-valid documents in `config`, its unit's view."""
-    ctx = CheckContext(config, frozenset(units) if units is not None else None)
+    """Semantic problems of one layer's schema-valid documents in `config`, its unit's view.
+
+    `units` (org unit keys) enables checks of unit references; `physical` (the
+    tenant's physical configuration) lets messages point at fields of other layers.
+    """
+    ctx = CheckContext(config, frozenset(units) if units is not None else None, physical)
     problems = _layer_problems(unit_key, documents)
     for index, document in enumerate(documents):
         name = document_path(unit_key, document, index)
@@ -97,18 +102,22 @@ def _layer_problems(unit_key: str | None, documents: Sequence[Mapping[str, Any]]
 
 
 def validate_chain(
-    chain: Sequence[LayerDocuments], units: Iterable[str] | None = None
+    chain: Sequence[LayerDocuments],
+    units: Iterable[str] | None = None,
+    physical: Configuration | None = None,
 ) -> list[Problem]:
     """Lock problems of a chain (HQ first) and semantic problems of its last layer."""
-    return _validate_chain(chain, units)[1]
+    return _validate_chain(chain, units, physical)[1]
 
 
 def _validate_chain(
-    chain: Sequence[LayerDocuments], units: Iterable[str] | None
+    chain: Sequence[LayerDocuments],
+    units: Iterable[str] | None,
+    physical: Configuration | None = None,
 ) -> tuple[Configuration, list[Problem]]:
     config, problems = merge_chain(chain)
     last = chain[-1]
-    problems.extend(validate_layer(last.unit_key, last.documents, config, units))
+    problems.extend(validate_layer(last.unit_key, last.documents, config, units, physical))
     return config, problems
 
 
@@ -147,20 +156,22 @@ def validate_tenant(
 
     problems.extend(_org_problems(org_parents, org_kinds))
     units = frozenset(org_parents)
-    configs: dict[str | None, Configuration] = {}
-    depths: dict[str | None, int] = {None: 0}
+    chains: dict[str | None, list[LayerDocuments]] = {}
     for unit_key in [None, *(key for key in valid if key is not None)]:
         chain = _chain(unit_key, valid, org_parents)
-        if chain is None:
-            continue  # the cycle is reported by _org_problems
-        depths[unit_key] = len(chain)
-        configs[unit_key], found = _validate_chain(chain, units)
-        problems.extend(found)
+        if chain is not None:  # a cycle is reported by _org_problems
+            chains[unit_key] = chain
+    # Parents before children, so a clash is reported on the lower of the two layers.
     side_by_side = sorted(
-        (LayerDocuments(key, docs) for key, docs in valid.items() if key in depths),
-        key=lambda layer: (depths[layer.unit_key], layer.unit_key or ""),
+        (chain[-1] for chain in chains.values()),
+        key=lambda layer: (len(chains[layer.unit_key]), layer.unit_key or ""),
     )
-    problems.extend(physical_problems(side_by_side))
+    physical, clashes = merge_physical(side_by_side)
+    configs: dict[str | None, Configuration] = {}
+    for unit_key, chain in chains.items():
+        configs[unit_key], found = _validate_chain(chain, units, physical)
+        problems.extend(found)
+    problems.extend(clashes)
     if org_kinds is not None:
         problems.extend(_unit_kind_problems(org_parents, org_kinds, valid, configs))
     return _unique(problems)

@@ -23,9 +23,22 @@ from crm_platform.metadata.field_types import (
     FieldDef,
     is_reserved_field_key,
 )
+from crm_platform.metadata.layers import describe_layer
 from crm_platform.metadata.model import Configuration, EntityDef
 
 Finding = tuple[str, str, str]
+
+KIND_NOUNS: Mapping[str, str] = MappingProxyType(
+    {
+        "entity_extension": "entity extension",
+        "list_view": "list view",
+        "field_security": "field security profile",
+        "sharing_rule": "sharing rule",
+        "restriction_rule": "restriction rule",
+        "unit_kinds": "unit kinds",
+    }
+)
+"""How messages name a kind."""
 
 
 @dataclass(frozen=True)
@@ -33,11 +46,13 @@ class CheckContext:
     """What a document is checked against: the effective configuration of its unit.
 
     `units` are the org unit keys of the tenant, or None when they are not known
-    (then unit references are not checked).
+    (then unit references are not checked); `physical`, when known, lets a message
+    say that a missing field exists in a layer this one does not inherit.
     """
 
     config: Configuration
     units: frozenset[str] | None = None
+    physical: Configuration | None = None
 
 
 Check = Callable[[Mapping[str, Any], CheckContext], Iterator[Finding]]
@@ -65,11 +80,33 @@ def _field_names(entity: EntityDef, include_system: bool) -> list[str]:
     return names + list(SYSTEM_FIELDS) if include_system else names
 
 
-def _unknown_field(owner: str, key: str, entity: EntityDef, include_system: bool = True) -> str:
+def _elsewhere(ctx: CheckContext, entity: EntityDef, key: str) -> str:
+    """A hint when the field exists, but only in a layer the document's layer does not inherit."""
+    if ctx.physical is None or not ctx.physical.has_entity(entity.key):
+        return ""
+    field = ctx.physical.entity(entity.key).find_field(key, include_system=False)
+    if field is None:
+        return ""
     return (
-        f"{owner} names field {key!r} which entity {entity.key!r} does not have"
+        f" here: it is added by {describe_layer(field.layer)}, which applies only to that "
+        "unit and the units below it"
+    )
+
+
+def _missing_field(
+    ctx: CheckContext, key: str, entity: EntityDef, include_system: bool = True
+) -> str:
+    """``which entity 'x' does not have`` with a spelling suggestion or a layer hint."""
+    return (
+        f"which entity {entity.key!r} does not have{_elsewhere(ctx, entity, key)}"
         f"{did_you_mean(key, _field_names(entity, include_system))}"
     )
+
+
+def _unknown_field(
+    ctx: CheckContext, owner: str, key: str, entity: EntityDef, include_system: bool = True
+) -> str:
+    return f"{owner} names field {key!r} {_missing_field(ctx, key, entity, include_system)}"
 
 
 def _entity_or_finding(
@@ -79,7 +116,7 @@ def _entity_or_finding(
     entity = ctx.config.entities.get(key)
     if entity is not None:
         return entity, []
-    owner = f"{document['kind']} {document['key']!r}"
+    owner = f"{KIND_NOUNS.get(document['kind'], document['kind'])} {document['key']!r}"
     return None, [
         (
             pointer,
@@ -263,7 +300,7 @@ def _check_field(
 
 
 def check_condition(
-    condition: Any, pointer: str, entity: EntityDef, owner: str
+    condition: Any, pointer: str, entity: EntityDef, owner: str, ctx: CheckContext
 ) -> Iterator[Finding]:
     """Fields exist, operators fit their types, values fit (options, types, context refs)."""
     field_types = {f.key: f.type for f in SYSTEM_FIELDS.values()}
@@ -275,8 +312,7 @@ def check_condition(
             yield (
                 f"{comparison_pointer}/field",
                 "condition.unknown_field",
-                f"the condition of {owner} tests field {key!r}, which entity {entity.key!r} "
-                f"does not have{did_you_mean(key, _field_names(entity, True))}",
+                f"the condition of {owner} tests field {key!r}, {_missing_field(ctx, key, entity)}",
             )
             continue
         operator = OPERATORS[comparison["op"]]
@@ -330,7 +366,9 @@ def _check_entity(document: Mapping[str, Any], ctx: CheckContext) -> Iterator[Fi
         yield (
             "/title_field",
             "ref.unknown_field",
-            _unknown_field(f"the title_field of {owner}", document["title_field"], entity, False),
+            _unknown_field(
+                ctx, f"the title_field of {owner}", document["title_field"], entity, False
+            ),
         )
     elif not title.field_type.can_be_title:
         usable = [t.key for t in FIELD_TYPES.values() if t.can_be_title]
@@ -346,7 +384,7 @@ def _check_entity(document: Mapping[str, Any], ctx: CheckContext) -> Iterator[Fi
             yield (
                 f"/search_fields/{index}",
                 "ref.unknown_field",
-                _unknown_field(f"the search_fields of {owner}", key, entity),
+                _unknown_field(ctx, f"the search_fields of {owner}", key, entity),
             )
         elif not field.field_type.textual:
             yield (
@@ -361,7 +399,7 @@ def _check_entity(document: Mapping[str, Any], ctx: CheckContext) -> Iterator[Fi
                 yield (
                     f"/dedupe_keys/{group}/{index}",
                     "ref.unknown_field",
-                    _unknown_field(f"dedupe key {group} of {owner}", key, entity, False),
+                    _unknown_field(ctx, f"dedupe key {group} of {owner}", key, entity, False),
                 )
 
 
@@ -379,7 +417,7 @@ def _check_entity_extension(document: Mapping[str, Any], ctx: CheckContext) -> I
             yield (
                 pointer,
                 "ref.unknown_field",
-                _unknown_field(f"{owner} overrides a field: it", key, entity, False),
+                _unknown_field(ctx, f"{owner} overrides a field: it", key, entity, False),
             )
             continue
         added = override.get("add_options", ())
@@ -403,7 +441,7 @@ def _check_entity_extension(document: Mapping[str, Any], ctx: CheckContext) -> I
 
 
 def _check_placements(
-    document: Mapping[str, Any], entity: EntityDef, owner: str
+    document: Mapping[str, Any], entity: EntityDef, owner: str, ctx: CheckContext
 ) -> Iterator[Finding]:
     placed: set[str] = set()
     sections: set[str] = set()
@@ -423,8 +461,7 @@ def _check_placements(
                     yield (
                         f"{pointer}/field",
                         "ref.unknown_field",
-                        f"{owner} places field {key!r} which entity {entity.key!r} does not have"
-                        f"{did_you_mean(key, _field_names(entity, True))}",
+                        f"{owner} places field {key!r} {_missing_field(ctx, key, entity)}",
                     )
                 elif key in placed:
                     yield (
@@ -436,7 +473,7 @@ def _check_placements(
                 for name in ("readonly_when", "visible_when"):
                     if name in placement:
                         yield from check_condition(
-                            placement[name], f"{pointer}/{name}", entity, f"{owner} ({name})"
+                            placement[name], f"{pointer}/{name}", entity, f"{owner} ({name})", ctx
                         )
 
 
@@ -444,7 +481,7 @@ def _check_form(document: Mapping[str, Any], ctx: CheckContext) -> Iterator[Find
     entity, findings = _entity_or_finding(document, ctx)
     yield from findings
     if entity is not None:
-        yield from _check_placements(document, entity, f"form {document['key']!r}")
+        yield from _check_placements(document, entity, f"form {document['key']!r}", ctx)
 
 
 def _check_list_view(document: Mapping[str, Any], ctx: CheckContext) -> Iterator[Finding]:
@@ -458,10 +495,12 @@ def _check_list_view(document: Mapping[str, Any], ctx: CheckContext) -> Iterator
             yield (
                 f"/columns/{index}",
                 "ref.unknown_field",
-                _unknown_field(f"column {index} of {owner}", key, entity),
+                _unknown_field(ctx, f"column {index} of {owner}", key, entity),
             )
     if "default_filter" in document:
-        yield from check_condition(document["default_filter"], "/default_filter", entity, owner)
+        yield from check_condition(
+            document["default_filter"], "/default_filter", entity, owner, ctx
+        )
     sorted_by: set[str] = set()
     for index, sort in enumerate(document.get("default_sort", ())):
         pointer = f"/default_sort/{index}/field"
@@ -470,7 +509,7 @@ def _check_list_view(document: Mapping[str, Any], ctx: CheckContext) -> Iterator
             yield (
                 pointer,
                 "ref.unknown_field",
-                _unknown_field(f"the default_sort of {owner}", sort["field"], entity),
+                _unknown_field(ctx, f"the default_sort of {owner}", sort["field"], entity),
             )
         elif not field.field_type.sortable:
             yield (
@@ -529,7 +568,7 @@ def _check_field_security(document: Mapping[str, Any], ctx: CheckContext) -> Ite
         pointer = f"/fields/{escape(key)}"
         field = entity.find_field(key, include_system=False)
         if field is None:
-            yield (pointer, "ref.unknown_field", _unknown_field(owner, key, entity, False))
+            yield (pointer, "ref.unknown_field", _unknown_field(ctx, owner, key, entity, False))
         elif access == "masked" and not field.sensitive:
             yield (
                 pointer,
@@ -566,7 +605,7 @@ def _check_rule_condition(
     entity, findings = _entity_or_finding(document, ctx)
     yield from findings
     if entity is not None:
-        yield from check_condition(document["condition"], "/condition", entity, owner)
+        yield from check_condition(document["condition"], "/condition", entity, owner, ctx)
 
 
 def _check_sharing_rule(document: Mapping[str, Any], ctx: CheckContext) -> Iterator[Finding]:

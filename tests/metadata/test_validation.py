@@ -192,3 +192,11 @@ def test_seed_configuration_is_valid() -> None:
     kinds = {u["key"]: u["kind"] for u in org["units"]}
     assert [str(p) for p in validate_tenant(layers, parents, kinds)] == []
     assert org_unit_problems(org) == []
+
+
+def test_missing_field_message_names_the_layer_that_adds_it(tenant) -> None:
+    form = _doc(tenant, None, "form", "customer_compact")
+    form["sections"][0]["columns"][0].append({"field": "installed_base"})
+    (problem,) = _validate(tenant)
+    assert problem.code == "ref.unknown_field"
+    assert "added by the layer of unit 'equipment_bu'" in problem.message
