@@ -221,7 +221,9 @@ def _load(root: Path) -> tuple[Bundle | None, list[Problem]]:
         documents[directory].append((relative, dict(document) if isinstance(document, Mapping)
                                      else document))  # fmt: skip
 
-    tenant = manifest.get("tenant") if isinstance(manifest.get("tenant"), Mapping) else {}
+    tenant: Mapping[str, Any] = (
+        manifest["tenant"] if isinstance(manifest.get("tenant"), Mapping) else {}
+    )
     bundle = Bundle(
         tenant_key=str(tenant.get("key", "")),
         tenant_name=dict(tenant.get("name", {})) if isinstance(tenant.get("name"), Mapping) else {},

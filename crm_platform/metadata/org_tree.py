@@ -280,7 +280,9 @@ def _insert_unit(
             **_attributes(unit),
         )
     )
-    unit_id = int(result.inserted_primary_key[0])
+    primary_key = result.inserted_primary_key
+    assert primary_key is not None  # an INSERT of one row always reports its key
+    unit_id = int(primary_key[0])
     path = f"{parent_path}{unit_id}/"
     connection.execute(update(OrgUnit).where(OrgUnit.id == unit_id).values(path=path))
     _insert_closure(connection, tenant_id, [(unit_id, path)])
@@ -290,7 +292,7 @@ def _insert_unit(
 def _insert_closure(
     connection: Connection, tenant_id: int, unit_paths: Iterable[tuple[int, str]]
 ) -> None:
-    rows = []
+    rows: list[dict[str, int]] = []
     for unit_id, path in unit_paths:
         ancestors = [int(part) for part in path.strip("/").split("/")]
         rows.extend(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, null, select, update
 from sqlalchemy.orm import Session
 
 from crm_platform.errors import ErrorCode, Problem
@@ -110,6 +110,15 @@ class DraftInfo:
 
 
 @dataclass(frozen=True)
+class LayerState:
+    """Where a layer stands: its current version and, when it has one, its draft."""
+
+    unit_key: str | None
+    current_version: int
+    draft: DraftInfo | None
+
+
+@dataclass(frozen=True)
 class LayerChange:
     """One layer's new documents in a publish.
 
@@ -179,6 +188,30 @@ class MetadataStore:
             )
         return DraftInfo(unit_key, base, author, now)
 
+    def layer_states(self, tenant_key: str) -> list[LayerState]:
+        """Every layer of the tenant with its current version and draft, HQ first."""
+        with self.engine.connect() as connection:
+            tenant_id = _tenant_id(connection, tenant_key)
+            keys = {unit.id: key for key, unit in units_by_key(connection, tenant_id).items()}
+            rows = connection.execute(
+                select(ConfigLayer).where(ConfigLayer.tenant_id == tenant_id)
+            ).all()
+        states = []
+        for row in rows:
+            unit_key = keys[row.unit_id] if row.unit_id is not None else None
+            draft = (
+                DraftInfo(
+                    unit_key,
+                    row.draft_base_version,
+                    row.draft_updated_by or "",
+                    row.draft_updated_at,
+                )  # fmt: skip
+                if row.draft is not None
+                else None
+            )
+            states.append(LayerState(unit_key, row.current_version, draft))
+        return sorted(states, key=lambda state: (state.unit_key is not None, state.unit_key or ""))
+
     def discard_draft(self, tenant_key: str, unit_key: str | None) -> None:
         """Drop the layer's draft; `draft()` then returns the published documents."""
         with self.engine.begin() as connection:
@@ -188,7 +221,7 @@ class MetadataStore:
                 connection.execute(
                     update(ConfigLayer)
                     .where(ConfigLayer.id == layer.id)
-                    .values(draft=None, draft_updated_by=None, draft_updated_at=None)
+                    .values(draft=null(), draft_updated_by=None, draft_updated_at=None)
                 )
 
     # --- publishing ----------------------------------------------------------------------------
@@ -213,10 +246,10 @@ class MetadataStore:
             tenant = lock_tenant(connection, tenant_key)
             layer = _layer_row(connection, tenant_key, tenant.id, unit_key)
             from_draft = documents is None
-            if from_draft:
+            if documents is None:
                 if layer is None or layer.draft is None:
                     raise NothingToPublish(layer_name(unit_key))
-                documents = layer.draft
+                documents = list(layer.draft)
             if expected_version is None:
                 if layer is None:
                     expected_version = 0
@@ -485,7 +518,7 @@ def _claim_next_version(
 ) -> None:
     values: dict[str, Any] = {"current_version": expected + 1}
     if change.clear_draft:
-        values.update(draft=None, draft_updated_by=None, draft_updated_at=None)
+        values.update(draft=null(), draft_updated_by=None, draft_updated_at=None)
     result = connection.execute(
         update(ConfigLayer)
         .where(ConfigLayer.id == layer_id, ConfigLayer.current_version == expected)
@@ -513,14 +546,14 @@ def _cache_stamp(
     keeps a moved unit off the chain of its old place.
     """
     if unit_key is None:
-        row = connection.execute(
+        tenant = connection.execute(
             select(Tenant.id, Tenant.created_at, Tenant.config_version).where(
                 Tenant.key == tenant_key
             )
         ).one_or_none()
-        if row is None:
+        if tenant is None:
             raise UnknownTenant(tenant_key)
-        return row.id, row.created_at, row.config_version, ""
+        return tenant.id, tenant.created_at, tenant.config_version, ""
     row = connection.execute(
         select(Tenant.id, Tenant.created_at, Tenant.config_version, OrgUnit.path)
         .outerjoin(OrgUnit, (OrgUnit.tenant_id == Tenant.id) & (OrgUnit.key == unit_key))

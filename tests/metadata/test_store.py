@@ -48,6 +48,10 @@ def test_draft_is_the_published_documents_until_one_is_saved(engine: Engine) -> 
     info = store.save_draft("acme", None, changed, "alice")
     assert info.base_version == 1
     assert store.draft("acme", None)[0]["label"] == en("Client")
+    states = store.layer_states("acme")
+    assert [(s.unit_key, s.current_version) for s in states] == [(None, 1), ("bu_east", 1)]
+    assert states[0].draft is not None and states[0].draft.updated_by == "alice"
+    assert states[1].draft is None
     store.discard_draft("acme", None)
     assert store.draft("acme", None) == hq_documents()
 
