@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crm_platform.metadata.errors import ConfigurationInvalid
-from crm_platform.metadata.layers import LayerDocuments, chain_for
+from crm_platform.metadata.layers import LayerDocuments, chain_for, document_path
 from crm_platform.metadata.validation import (
     check_tenant,
     org_unit_problems,
@@ -200,3 +202,56 @@ def test_missing_field_message_names_the_layer_that_adds_it(tenant) -> None:
     (problem,) = _validate(tenant)
     assert problem.code == "ref.unknown_field"
     assert "added by the layer of unit 'equipment_bu'" in problem.message
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += _paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += _paths(child, (*prefix, index))
+    return found
+
+
+def _resolves(document: Any, pointer: str) -> bool:
+    node = document
+    for raw in pointer.split("/")[1:]:
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return False
+    return True
+
+
+_REPLACEMENTS = ["zzz", "name", "level", "customer", "a", 0, -1, 2.5, True, None, [], {}]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_configurations_never_crash_and_every_pointer_resolves(data) -> None:
+    case = json.loads(BASELINE.read_text(encoding="utf-8"))
+    layers = {None if unit == "hq" else unit: docs for unit, docs in case["layers"].items()}
+    for _ in range(data.draw(st.integers(1, 3))):
+        unit = data.draw(st.sampled_from(sorted(layers, key=str)))
+        document = data.draw(st.sampled_from(layers[unit]))
+        path = data.draw(st.sampled_from(_paths(document)[1:]))
+        parent = document
+        for token in path[:-1]:
+            parent = parent[token]
+        if data.draw(st.booleans()):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = data.draw(st.sampled_from(_REPLACEMENTS))
+    documents: dict[str, list[Any]] = {}
+    for unit, docs in layers.items():
+        for index, document in enumerate(docs):
+            documents.setdefault(document_path(unit, document, index), []).append(document)
+    for problem in validate_tenant(layers, case["org"], case["org_kinds"]):
+        assert problem.message
+        if problem.document in documents:
+            assert any(_resolves(d, problem.pointer) for d in documents[problem.document]), problem
