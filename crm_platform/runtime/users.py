@@ -25,10 +25,12 @@ MEMBERSHIPS: Table = UnitMembership.__table__  # type: ignore[assignment]
 ASSIGNMENTS: Table = RoleAssignment.__table__  # type: ignore[assignment]
 _UNITS: Table = OrgUnit.__table__  # type: ignore[assignment]
 
-# Checked when the email is unknown so that a failed sign-in costs the same either way
-# and its timing does not reveal which accounts exist.
-_DUMMY_HASH = generate_password_hash("not a real password; timing equaliser")
+PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - the name of a hash method, not a password
+"""werkzeug's hash method spec; tests may set a cheaper one (``pbkdf2:sha256:1000``)."""
 MIN_PASSWORD_LENGTH = 8
+# Checked when the email is unknown so that a failed sign-in costs the same either way
+# and its timing does not reveal which accounts exist; one per method, made on first use.
+_DUMMY_HASHES: dict[str, str] = {}
 
 
 def normalise_email(email: str) -> str:
@@ -79,7 +81,7 @@ def create_user(
             tenant_id=tenant_id,
             email=email,
             display_name=display_name.strip(),
-            password_hash=generate_password_hash(password),
+            password_hash=_hash(password),
             primary_unit_id=primary_unit_id,
             manager_id=manager_id,
             active=True,
@@ -117,7 +119,7 @@ def authenticate(connection: Connection, tenant_id: int, email: str, password: s
     """
     user = find_user_by_email(connection, tenant_id, email)
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     if not check_password_hash(user.password_hash, password) or not user.active:
         return None
@@ -130,9 +132,7 @@ def set_password(connection: Connection, user_id: int, password: str) -> None:
     if errors:
         raise RecordInvalid("user", errors)
     result = connection.execute(
-        update(USERS)
-        .where(USERS.c.id == user_id)
-        .values(password_hash=generate_password_hash(password))
+        update(USERS).where(USERS.c.id == user_id).values(password_hash=_hash(password))
     )
     if result.rowcount == 0:
         raise RecordNotFound("user", user_id)
@@ -248,6 +248,17 @@ def principal_for(
         assignments=tuple(role_assignments(connection, user_id)),
         team_ids=tuple(dict.fromkeys(teams)),
     )
+
+
+def _hash(password: str) -> str:
+    return generate_password_hash(password, method=PASSWORD_HASH_METHOD)
+
+
+def _dummy_hash() -> str:
+    method = PASSWORD_HASH_METHOD
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash("timing equaliser", method=method)
+    return _DUMMY_HASHES[method]
 
 
 def _password_errors(password: str) -> dict[str, list[str]]:

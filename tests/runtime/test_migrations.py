@@ -254,3 +254,25 @@ def test_restore_with_an_incompatible_type_converts_under_the_same_checks(acme) 
     with pytest.raises(MigrationRefused) as refused:
         publish(connection, tenant, without_code, as_integer)
     assert refused.value.offending[0].sample == ((ids[1], "five"),)
+
+
+def test_type_rebuild_keeps_archived_columns_and_indexes(acme) -> None:
+    connection, tenant = acme
+    unique_code = config(customer(replace_field(BASE_FIELDS, "code", unique=True)))
+    publish(connection, tenant, V1, unique_code)
+    insert_rows(
+        connection,
+        table(connection, tenant, unique_code, "customer"),
+        [{"code": "1", "note": "first"}, {"code": "2", "note": "second"}],
+    )
+    no_note = [f for f in replace_field(BASE_FIELDS, "code", unique=True) if f["key"] != "note"]
+    publish(connection, tenant, unique_code, config(customer(no_note)))
+    indexes = index_names(connection, tenant, "customer")
+    as_integer = config(customer(replace_field(no_note, "code", type="integer")))
+    publish(connection, tenant, config(customer(no_note)), as_integer)
+    assert index_names(connection, tenant, "customer") == indexes
+    back = replace_field(BASE_FIELDS, "code", type="integer", unique=True)
+    publish(connection, tenant, as_integer, config(customer(back)))
+    restored = table(connection, tenant, config(customer(back)), "customer")
+    rows = connection.execute(select(restored.c.code, restored.c.note).order_by(restored.c.id))
+    assert [tuple(row) for row in rows] == [(1, "first"), (2, "second")]

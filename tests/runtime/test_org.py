@@ -26,6 +26,12 @@ class Tree:
     team: int
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scrypt costs ~0.1 s a hash; these tests are about users, not hashing strength."""
+    monkeypatch.setattr(users, "PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000")
+
+
 @pytest.fixture
 def tree(engine: Engine) -> Iterator[tuple[Connection, Tree]]:
     """hq > {bu1 > sub > team, bu2}, inside one open transaction."""

@@ -20,6 +20,12 @@ from crm_platform.runtime.tenants import (
 )
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scrypt costs ~0.1 s a hash; these tests are about users, not hashing strength."""
+    monkeypatch.setattr(users, "PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000")
+
+
 def _make_entity_table(engine: Engine, namespace: str, entity: str) -> None:
     location = table_location(namespace, entity, engine.dialect.name)
     table = Table(

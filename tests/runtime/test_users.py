@@ -24,6 +24,12 @@ class Org:
     other_unit: int
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scrypt costs ~0.1 s a hash; these tests are about users, not hashing strength."""
+    monkeypatch.setattr(users, "PASSWORD_HASH_METHOD", "pbkdf2:sha256:1000")
+
+
 @pytest.fixture
 def tree(engine: Engine) -> Iterator[tuple[Connection, Org]]:
     """Acme (hq > bu > sub) and a second tenant with one unit; a connection in a transaction."""
