@@ -18,7 +18,7 @@ from crm_platform.metadata.bundles import (
     read_bundle,
     validate_bundle,
 )
-from crm_platform.metadata.errors import BundleInvalid
+from crm_platform.metadata.errors import BundleInvalid, MetadataError
 from crm_platform.metadata.org_tree import units_by_key
 from crm_platform.metadata.store import MetadataStore
 from crm_platform.metadata.tables import ConfigVersion, OrgUnit, Tenant
@@ -116,7 +116,28 @@ def _unknown_layer_unit(root: Path) -> None:
     edit_json(root, "org_units.json", lambda d: d["units"].pop(1))
 
 
+def _no_manifest(root: Path) -> None:
+    (root / "manifest.json").unlink()
+
+
+def _misplaced_document(root: Path) -> None:
+    edit_json(root, "layers/hq/form/customer_default.json", lambda d: d.update(key="other"))
+
+
+def _stray_document(root: Path) -> None:
+    (root / "layers/hq/customer.json").write_text("{}")
+    rehash(root)
+
+
+def _wrong_layer_directory(root: Path) -> None:
+    edit_json(root, "manifest.json", lambda d: d["layers"][1].update(directory="layers/east"))
+
+
 BROKEN: list[tuple[Callable[[Path], None], str, str]] = [
+    (_no_manifest, "manifest.json", "bundle.missing_manifest"),
+    (_misplaced_document, "layers/hq/form/customer_default.json", "bundle.path_mismatch"),
+    (_stray_document, "layers/hq/customer.json", "bundle.unexpected_file"),
+    (_wrong_layer_directory, "manifest.json", "bundle.layer_directory"),
     (_break_json, "layers/hq/form/customer_default.json", "bundle.invalid_json"),
     (_unknown_kind, "layers/hq/list_view/customer_all.json", "schema.unknown_kind"),
     (_schema_violation, "layers/hq/entity/customer.json", "schema.enum"),
@@ -255,6 +276,25 @@ def test_diff_shows_what_an_import_would_change(engine: Engine, tmp_path: Path) 
         f"{units['br_shanghai'].id}/"
     )
     assert store.effective("acme", "br_shanghai").entity("customer").label.get("en") == "Client"
+
+
+def test_exporting_over_an_earlier_bundle_replaces_its_files(
+    engine: Engine, tmp_path: Path
+) -> None:
+    make_tenant(engine)
+    store = MetadataStore(engine)
+    store.publish("acme", None, "alice", documents=hq_documents())
+    store.publish("acme", "bu_east", "bob", documents=east_documents())
+    target = tmp_path / "out"
+    export_bundle(engine, "acme", target)
+    store.publish("acme", "bu_east", "bob", documents=[east_extension()])
+    export_bundle(engine, "acme", target)
+    assert validate_bundle(target) == []
+    assert not (target / "layers/bu_east/form").exists()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("mine")
+    with pytest.raises(MetadataError):
+        export_bundle(engine, "acme", tmp_path / "other")
 
 
 def test_seed_bundle_validates_imports_and_exports_identically(
