@@ -44,6 +44,18 @@ REPLACEABLE_KINDS: frozenset[str] = frozenset(
 
 _OVERRIDABLE = ("label", "help", "required")
 
+KIND_NOUNS: Mapping[str, str] = MappingProxyType(
+    {
+        "entity_extension": "entity extension",
+        "list_view": "list view",
+        "field_security": "field security profile",
+        "sharing_rule": "sharing rule",
+        "restriction_rule": "restriction rule",
+        "unit_kinds": "unit kinds",
+    }
+)
+"""How messages name a kind."""
+
 
 @dataclass(frozen=True)
 class LayerDocuments:
@@ -271,7 +283,7 @@ class _Merger:
                     index,
                     "",
                     "layer.locked",
-                    f"{doc['kind']} {doc['key']!r} is locked by "
+                    f"{KIND_NOUNS.get(doc['kind'], doc['kind'])} {doc['key']!r} is locked by "
                     f"{describe_layer(existing.unit_key)}; remove this document or give it "
                     "another key",
                 )

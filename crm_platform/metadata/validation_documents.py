@@ -23,22 +23,10 @@ from crm_platform.metadata.field_types import (
     FieldDef,
     is_reserved_field_key,
 )
-from crm_platform.metadata.layers import describe_layer
+from crm_platform.metadata.layers import KIND_NOUNS, describe_layer
 from crm_platform.metadata.model import Configuration, EntityDef
 
 Finding = tuple[str, str, str]
-
-KIND_NOUNS: Mapping[str, str] = MappingProxyType(
-    {
-        "entity_extension": "entity extension",
-        "list_view": "list view",
-        "field_security": "field security profile",
-        "sharing_rule": "sharing rule",
-        "restriction_rule": "restriction rule",
-        "unit_kinds": "unit kinds",
-    }
-)
-"""How messages name a kind."""
 
 
 @dataclass(frozen=True)
