@@ -58,3 +58,11 @@ def dies(ctx: JobContext) -> None:
     """Kill the process running the job, as the out-of-memory killer would."""
     ctx.progress(0, 1, "about to die")
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@task(name="tests.jobs.fails_once_then_waits", retry=RetryPolicy(max=1, intervals=(1,)))
+def fails_once_then_waits(ctx: JobContext) -> dict[str, int]:
+    """Fail on the first attempt; the retry comes a second later through the scheduler."""
+    if ctx.attempt == 1:
+        raise ConnectionError("the remote service is restarting")
+    return {"attempt": ctx.attempt}

@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from click.testing import CliRunner
 from redis import Redis
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import Engine, insert, select
 
+from crm_platform.cli import context as cli_context
+from crm_platform.cli import main as cli_main
 from crm_platform.metadata.tables import Tenant
 from crm_platform.runtime.job_tables import JobRun
 from crm_platform.runtime.jobs import (
@@ -44,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-"""For the slower worker tests whose database work is the same as in the tests run on both."""
+"""Worker tests whose database work the inline tests already run on both databases."""
 
 
 def _tenant(engine: Engine, key: str) -> int:
@@ -179,6 +182,18 @@ def test_two_functions_cannot_share_a_task_name() -> None:
             """Not the real counter."""
 
 
+def test_worker_without_redis_explains_that_jobs_run_inline(tmp_path: Path) -> None:
+    env = {"REDIS_URL": "", "CRM_INSTANCE_PATH": str(tmp_path), "DATABASE_URL": ""}
+    cli_context.settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli_main, ["worker", "--burst"], env=env)
+    finally:
+        cli_context.settings.cache_clear()
+    assert result.exit_code == 2
+    assert "REDIS_URL is not set" in result.output
+    assert "inline" in result.output
+
+
 # --- with Redis and worker processes -----------------------------------------------------------
 
 
@@ -309,7 +324,8 @@ def _running_with_progress(engine: Engine, job_id: str) -> JobStatus | None:
     return status if status.state is JobState.RUNNING and status.done else None
 
 
-def test_failing_task_is_retried_by_the_worker_per_its_policy_and_recorded_with_its_error(
+@SQLITE_ONLY
+def test_failures_in_the_worker_are_recorded_with_their_error_and_retried_per_policy(
     engine: Engine, tenant_id: int, queue: RedisQueue, worker_env: dict[str, str]
 ) -> None:
     client = JobClient(engine, connection=queue.connection)
@@ -318,6 +334,7 @@ def test_failing_task_is_retried_by_the_worker_per_its_policy_and_recorded_with_
     )
     flaky = client.enqueue(jobs_tasks.fails_once, tenant_id=tenant_id, queue=queue.name)
     invalid = client.enqueue(jobs_tasks.returns_a_set, tenant_id=tenant_id, queue=queue.name)
+    killed = client.enqueue(jobs_tasks.dies, tenant_id=tenant_id, queue=queue.name)
 
     _run_burst_worker(worker_env, queue)
 
@@ -335,25 +352,14 @@ def test_failing_task_is_retried_by_the_worker_per_its_policy_and_recorded_with_
     not_retried = job_status(engine, invalid.id)
     assert not_retried.state is JobState.FAILED
     assert not_retried.attempts == 1
+    lost = job_status(engine, killed.id)
+    assert lost.state is JobState.FAILED
+    assert lost.error == WORKER_LOST_ERROR
+    assert (lost.attempts, lost.message) == (1, "about to die")
 
 
 @SQLITE_ONLY
-def test_job_whose_worker_process_dies_is_recorded_as_failed(
-    engine: Engine, tenant_id: int, queue: RedisQueue, worker_env: dict[str, str]
-) -> None:
-    client = JobClient(engine, connection=queue.connection)
-    handle = client.enqueue(jobs_tasks.dies, tenant_id=tenant_id, queue=queue.name)
-
-    _run_burst_worker(worker_env, queue)
-
-    status = job_status(engine, handle.id)
-    assert status.state is JobState.FAILED
-    assert status.error == WORKER_LOST_ERROR
-    assert status.attempts == 1
-
-
-@SQLITE_ONLY
-def test_delayed_task_runs_after_its_delay_with_the_scheduler(
+def test_delayed_task_and_delayed_retry_run_when_due_with_the_scheduler(
     engine: Engine, tenant_id: int, queue: RedisQueue, worker_env: dict[str, str]
 ) -> None:
     worker = _start_worker(worker_env, queue)
@@ -362,15 +368,31 @@ def test_delayed_task_runs_after_its_delay_with_the_scheduler(
         handle = client.enqueue_in(
             timedelta(seconds=1), jobs_tasks.count, 2, tenant_id=tenant_id, queue=queue.name
         )
+        flaky = client.enqueue(
+            jobs_tasks.fails_once_then_waits, tenant_id=tenant_id, queue=queue.name
+        )
         scheduled = client.status(handle.id)
         assert scheduled.state is JobState.SCHEDULED
         assert scheduled.scheduled_for > scheduled.created_at
 
+        waiting = _wait_for(lambda: _in_state(engine, flaky.id, JobState.RETRYING))
         done = _wait_for(lambda: _finished(engine, handle.id))
+        retried = _wait_for(lambda: _finished(engine, flaky.id))
     finally:
         output = _stop(worker)
     assert done.state is JobState.SUCCEEDED, output
     assert done.started_at >= scheduled.scheduled_for
+    assert waiting.error == "ConnectionError: the remote service is restarting"
+    assert waiting.finished_at is None
+    assert retried.state is JobState.SUCCEEDED, output
+    assert retried.attempts == 2
+    # rq schedules in whole seconds, so a 1 s retry interval may come a little early.
+    assert retried.started_at > waiting.started_at
+
+
+def _in_state(engine: Engine, job_id: str, wanted: JobState) -> JobStatus | None:
+    status = job_status(engine, job_id)
+    return status if status.state is wanted else None
 
 
 def _finished(engine: Engine, job_id: str) -> JobStatus | None:
