@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from crm_platform.metadata.conditions import FIELD_TYPES as CONDITION_FIELD_TYPES
+from crm_platform.metadata.conditions import OPERATORS
 from crm_platform.metadata.field_types import (
     FIELD_TYPES,
     SYSTEM_FIELDS,
@@ -171,3 +173,11 @@ def test_field_def_from_document_freezes_defaults() -> None:
     )
     assert field.default == ("x",) and field.layer == "equipment_bu"
     assert field.field_type.value_kind == "multi_choice"
+
+
+@pytest.mark.parametrize("type_key", sorted(FIELD_TYPES))
+def test_field_type_flags_agree_with_the_condition_operators(type_key: str) -> None:
+    field_type = FIELD_TYPES[type_key]
+    assert OPERATORS["gt"].accepts(type_key) == field_type.ordered
+    assert OPERATORS["starts_with"].accepts(type_key) == field_type.textual
+    assert set(CONDITION_FIELD_TYPES) == set(FIELD_TYPES)
