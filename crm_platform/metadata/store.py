@@ -319,6 +319,16 @@ class MetadataStore:
             self.version_documents(tenant_key, unit_key, to_number),
         )
 
+    def draft_diff(self, tenant_key: str, unit_key: str | None) -> ConfigDiff:
+        """What publishing the layer's draft would change against its current version."""
+        with self.engine.connect() as connection:
+            tenant_id = _tenant_id(connection, tenant_key)
+            layer = _layer_row(connection, tenant_key, tenant_id, unit_key)
+            if layer is None:
+                return ConfigDiff()
+            current = _version_documents(connection, layer.id, layer.current_version)
+        return diff_documents(current, current if layer.draft is None else layer.draft)
+
     def published_layers(self, tenant_key: str) -> dict[str | None, Documents]:
         """The current published documents of every layer that has been published."""
         with self.engine.connect() as connection:

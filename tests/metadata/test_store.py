@@ -47,6 +47,7 @@ def test_draft_is_the_published_documents_until_one_is_saved(engine: Engine) -> 
     changed = [customer_entity(label=en("Client")), *hq_documents()[1:]]
     info = store.save_draft("acme", None, changed, "alice")
     assert info.base_version == 1
+    assert [c.key for c in store.draft_diff("acme", None).changed] == ["customer"]
     assert store.draft("acme", None)[0]["label"] == en("Client")
     states = store.layer_states("acme")
     assert [(s.unit_key, s.current_version) for s in states] == [(None, 1), ("bu_east", 1)]
@@ -54,6 +55,7 @@ def test_draft_is_the_published_documents_until_one_is_saved(engine: Engine) -> 
     assert states[1].draft is None
     store.discard_draft("acme", None)
     assert store.draft("acme", None) == hq_documents()
+    assert not store.draft_diff("acme", None)
 
 
 def test_publishing_a_draft_writes_a_version_clears_the_draft_and_bumps_the_tenant(
