@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, Table, and_, insert, or_, select
 
 from crm_platform.runtime.tables import AuditEntry
 
@@ -27,6 +27,11 @@ DELETE = "delete"
 RESTORE = "restore"
 OWNERSHIP = "ownership"
 SYSTEM_ACCESS = "system_access"
+BULK_CREATE = "bulk_create"
+BULK_SPAN = 1000
+"""A bulk-create entry covers records whose ids lie within this span of its `record_id`."""
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,61 @@ def entry(
     }
 
 
+def bulk_entries(
+    tenant_id: int,
+    entity: str,
+    actor_id: int | None,
+    records: Sequence[tuple[int, Mapping[str, Any]]],
+    at: datetime,
+) -> list[dict[str, Any]]:
+    """The entries of an import: one per run of new records whose ids span under `BULK_SPAN`.
+
+    An import of 100,000 records writes 100 entries instead of 100,000; `history`
+    unpacks the record's own part, so it reads like any other ``create``. Such an
+    entry's `record_id` is the run's first id and `changes` maps each record id (as
+    a string) to ``[null, {field: value}]``.
+    """
+    entries: list[dict[str, Any]] = []
+    run: dict[str, list[Any]] = {}
+    first = 0
+    for record_id, values in records:
+        if run and record_id - first >= BULK_SPAN:
+            entries.append(_bulk_entry(tenant_id, entity, first, actor_id, at, run))
+            run = {}
+        if not run:
+            first = record_id
+        run[str(record_id)] = [
+            None,
+            {
+                key: value if type(value) in _PLAIN else json_value(value)
+                for key, value in values.items()
+                if value is not None
+            },
+        ]
+    if run:
+        entries.append(_bulk_entry(tenant_id, entity, first, actor_id, at, run))
+    return entries
+
+
+def _bulk_entry(
+    tenant_id: int,
+    entity: str,
+    first: int,
+    actor_id: int | None,
+    at: datetime,
+    run: dict[str, list[Any]],
+) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "entity": entity,
+        "record_id": first,
+        "action": BULK_CREATE,
+        "actor_id": actor_id,
+        "at": at,
+        "changes": run,
+    }
+
+
 def append(connection: Connection, **fields: Any) -> None:
     """Append one entry (keyword arguments as for `entry`)."""
     connection.execute(insert(AUDIT), [entry(**fields)])
@@ -115,25 +175,45 @@ def append_many(connection: Connection, entries: Iterable[Mapping[str, Any]]) ->
 def history(
     connection: Connection, tenant_id: int, entity: str, record_id: int
 ) -> list[AuditRecord]:
-    """Every entry of one record, oldest first (unfiltered: callers apply field security)."""
+    """Every entry of one record, oldest first (unfiltered: callers apply field security).
+
+    The record's part of a bulk-create entry reads as a plain ``create``.
+    """
     rows = connection.execute(
         select(AUDIT)
         .where(
             AUDIT.c.tenant_id == tenant_id,
             AUDIT.c.entity == entity,
-            AUDIT.c.record_id == record_id,
+            or_(
+                AUDIT.c.record_id == record_id,
+                and_(
+                    AUDIT.c.record_id <= record_id,
+                    AUDIT.c.record_id > record_id - BULK_SPAN,
+                    AUDIT.c.action == BULK_CREATE,
+                ),
+            ),
         )
         .order_by(AUDIT.c.id)
     )
-    return [
-        AuditRecord(
-            id=row.id,
-            entity=row.entity,
-            record_id=row.record_id,
-            action=row.action,
-            actor_id=row.actor_id,
-            at=row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=UTC),
-            changes={key: (pair[0], pair[1]) for key, pair in (row.changes or {}).items()},
+    records = []
+    for row in rows:
+        changes = row.changes or {}
+        action = row.action
+        if action == BULK_CREATE:
+            part = changes.get(str(record_id))
+            if part is None:
+                continue
+            action = CREATE
+            changes = {key: [None, value] for key, value in part[1].items()}
+        records.append(
+            AuditRecord(
+                id=row.id,
+                entity=row.entity,
+                record_id=record_id,
+                action=action,
+                actor_id=row.actor_id,
+                at=row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=UTC),
+                changes={key: (pair[0], pair[1]) for key, pair in changes.items()},
+            )
         )
-        for row in rows
-    ]
+    return records

@@ -1,0 +1,74 @@
+"""Bulk create for imports: all rows validated first, one bad row inserts nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from crm_platform.runtime.errors import RecordInvalid
+from tests.runtime.records_world import DATABASES, World, next_uscc, open_world, tag
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def shared_world(request, tmp_path_factory) -> Iterator[World]:
+    yield from open_world(request, tmp_path_factory)
+
+
+@pytest.fixture
+def world(shared_world: World) -> World:
+    shared_world.events.clear()
+    return shared_world
+
+
+def _count(world: World, city: str) -> int:
+    only_city = {"field": "city", "op": "eq", "value": city}
+    return world.service.count(world.principal("alice"), "account", filter=only_city).value
+
+
+def test_bulk_create_inserts_every_row_in_order(world: World):
+    city = tag()
+    rows = [{"name": f"n{i}", "city": city, "uscc": next_uscc()} for i in range(2500)]
+    result = world.service.bulk_create(world.principal("alice"), "account", rows)
+    assert result.count == 2500
+    assert result.ids == sorted(result.ids)
+    assert _count(world, city) == 2500
+    last = world.service.get(world.principal("alice"), "account", result.ids[-1])
+    assert (last["name"], last["uscc"]) == ("n2499", rows[-1]["uscc"])
+
+
+def test_one_bad_row_names_its_index_and_field_and_inserts_nothing(world: World):
+    city = tag()
+    rows = [
+        {"name": "ok", "city": city},
+        {"city": city},
+        {"name": "ok", "city": city, "level": "?"},
+    ]
+    with pytest.raises(RecordInvalid) as caught:
+        world.service.bulk_create(world.principal("alice"), "account", rows)
+    assert set(caught.value.errors) == {"/1/name", "/2/level"}
+    assert _count(world, city) == 0
+    assert world.events == []
+
+
+def test_duplicate_unique_values_within_the_batch_are_reported(world: World):
+    city, code = tag(), next_uscc()
+    rows = [{"name": "a", "city": city, "uscc": code}, {"name": "b", "city": city, "uscc": code}]
+    with pytest.raises(RecordInvalid) as caught:
+        world.service.bulk_create(world.principal("alice"), "account", rows)
+    assert caught.value.errors == {"/1/uscc": ["Row 0 has the same value; it must be unique."]}
+    assert _count(world, city) == 0
+
+
+def test_bulk_rows_are_audited_and_announced(world: World):
+    city = tag()
+    alice = world.principal("alice")
+    ids = world.service.bulk_create(alice, "account", [{"name": "a", "city": city}] * 3).ids
+    history = world.service.history(alice, "account", ids[1])
+    assert [entry.action for entry in history] == ["create"]
+    assert history[0].changes["city"] == (None, city)
+    assert [(e.kind, e.record_id) for e in world.events] == [("created", i) for i in ids]
+
+
+def test_bulk_create_of_nothing_creates_nothing(world: World):
+    assert world.service.bulk_create(world.principal("alice"), "account", []).ids == []

@@ -1,0 +1,177 @@
+"""The record service's lists: keyset pages both ways over ties, sorts, filters, search, counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from crm_platform.metadata.conditions import ConditionError
+from crm_platform.runtime.errors import InvalidOperation
+from crm_platform.runtime.principal import Principal
+from crm_platform.runtime.records import Page
+from tests.runtime.records_world import DATABASES, World, open_world, tag
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def shared_world(request, tmp_path_factory) -> Iterator[World]:
+    yield from open_world(request, tmp_path_factory)
+
+
+@pytest.fixture
+def world(shared_world: World) -> World:
+    return shared_world
+
+
+def _walk(world: World, principal: Principal, **kwargs: Any) -> list[Page]:
+    pages = [world.service.list(principal, "account", **kwargs)]
+    while pages[-1].next_cursor:
+        pages.append(
+            world.service.list(principal, "account", cursor=pages[-1].next_cursor, **kwargs)
+        )
+    return pages
+
+
+def _ids(page: Page) -> list[int]:
+    return [row["id"] for row in page.rows]
+
+
+def test_keyset_pages_forward_and_back_over_ties_in_updated_at(world: World):
+    alice = world.principal("alice")
+    city = tag()
+    # A bulk import stamps every row with the same updated_at: seven ties.
+    tied = world.service.bulk_create(alice, "account", [{"name": "T", "city": city}] * 7).ids
+    single = [world.service.create(alice, "account", {"name": "S", "city": city})["id"]]
+    single.append(world.service.create(alice, "account", {"name": "S", "city": city})["id"])
+    only_city = {"field": "city", "op": "eq", "value": city}
+
+    pages = _walk(world, alice, filter=only_city, page_size=3)
+
+    expected = list(reversed(single)) + sorted(tied, reverse=True)
+    assert [i for page in pages for i in _ids(page)] == expected
+    assert [len(page.rows) for page in pages] == [3, 3, 3]
+    assert pages[0].prev_cursor is None and pages[-1].next_cursor is None
+    back = world.service.list(
+        alice, "account", filter=only_city, page_size=3, cursor=pages[2].prev_cursor
+    )
+    assert _ids(back) == _ids(pages[1])
+    first = world.service.list(
+        alice, "account", filter=only_city, page_size=3, cursor=back.prev_cursor
+    )
+    assert _ids(first) == _ids(pages[0])
+    assert first.prev_cursor is None
+    assert first.next_cursor is not None
+
+
+def test_sort_by_an_indexed_nullable_field_puts_empty_values_last(world: World):
+    alice = world.principal("alice")
+    name = tag()
+    cities = ["b", None, "a", "b", None, "c", "a"]
+    ids = world.service.bulk_create(
+        alice, "account", [{"name": name, "city": city} for city in cities]
+    ).ids
+    only_name = {"field": "name", "op": "eq", "value": name}
+
+    ascending = _walk(world, alice, filter=only_name, sort=[("city", "asc")], page_size=2)
+    descending = _walk(world, alice, filter=only_name, sort=[("city", "desc")], page_size=2)
+
+    by_city = sorted(zip(cities, ids, strict=True), key=lambda p: (p[0] is None, p[0] or "", p[1]))
+    assert [i for page in ascending for i in _ids(page)] == [i for _, i in by_city]
+    assert [i for page in descending for i in _ids(page)] == [i for _, i in reversed(by_city)]
+    back = world.service.list(
+        alice,
+        "account",
+        filter=only_name,
+        sort=[("city", "asc")],
+        page_size=2,
+        cursor=ascending[-1].prev_cursor,
+    )
+    assert _ids(back) == _ids(ascending[-2])
+
+
+def test_sorting_by_a_field_without_an_index_is_refused_with_the_sortable_ones(world: World):
+    with pytest.raises(InvalidOperation, match="only indexed fields can be sorted") as caught:
+        world.service.list(world.principal("alice"), "account", sort=[("employees", "asc")])
+    assert "city" in str(caught.value) and "updated_at" in str(caught.value)
+
+
+def test_a_cursor_only_fits_its_own_sort(world: World):
+    alice = world.principal("alice")
+    world.service.bulk_create(alice, "account", [{"name": "x"}] * 3)
+    page = world.service.list(alice, "account", page_size=2)
+    with pytest.raises(InvalidOperation, match="another sort order"):
+        world.service.list(alice, "account", sort=[("city", "asc")], cursor=page.next_cursor)
+    with pytest.raises(InvalidOperation, match="not valid"):
+        world.service.list(alice, "account", cursor="garbage!")
+
+
+def test_list_shows_only_the_principal_subtree(world: World):
+    city = tag()
+    tom, sam, alice = world.principal("tom"), world.principal("sam"), world.principal("alice")
+    in_team = world.service.create(tom, "account", {"name": "T", "city": city})["id"]
+    in_sib = world.service.create(sam, "account", {"name": "S", "city": city})["id"]
+    only_city = {"field": "city", "op": "eq", "value": city}
+    assert _ids(world.service.list(alice, "account", filter=only_city)) == [in_team]
+    assert _ids(world.service.list(tom, "account", filter=only_city)) == [in_team]
+    assert _ids(world.service.list(sam, "account", filter=only_city)) == [in_sib]
+
+
+def test_filter_in_the_condition_language(world: World):
+    alice = world.principal("alice")
+    city = tag()
+    rows = [{"name": "A", "city": city, "employees": n, "level": "a"} for n in (5, 50, 500)]
+    ids = world.service.bulk_create(alice, "account", rows).ids
+    condition = {
+        "all": [
+            {"field": "city", "op": "eq", "value": city},
+            {"field": "employees", "op": "between", "value": [10, 1000]},
+        ]
+    }
+    assert sorted(_ids(world.service.list(alice, "account", filter=condition))) == ids[1:]
+
+
+def test_filter_on_an_unknown_field_names_it(world: World):
+    with pytest.raises(ConditionError, match="nope"):
+        world.service.list(
+            world.principal("alice"), "account", filter={"field": "nope", "op": "eq", "value": 1}
+        )
+
+
+def test_search_matches_the_search_fields(world: World):
+    alice = world.principal("alice")
+    word = tag()
+    match_name = world.service.create(alice, "account", {"name": f"华辰{word}机械"})["id"]
+    match_city = world.service.create(alice, "account", {"name": "x", "city": word.upper()})["id"]
+    world.service.create(alice, "account", {"name": "other"})
+    found = world.service.list(alice, "account", search=word)
+    assert sorted(_ids(found)) == sorted([match_name, match_city])
+    assert world.service.count(alice, "account", search=word).value == 2
+
+
+def test_count_is_exact_under_the_cap_and_capped_above_it(world: World):
+    alice = world.principal("alice")
+    city = tag()
+    world.service.bulk_create(alice, "account", [{"name": "c", "city": city}] * 12)
+    only_city = {"field": "city", "op": "eq", "value": city}
+    assert world.service.count(alice, "account", filter=only_city).value == 12
+    capped = world.service.count(alice, "account", filter=only_city, cap=5)
+    assert (capped.value, capped.exact) == (5, False)
+    exact = world.service.count(alice, "account", filter=only_city, cap=None)
+    assert (exact.value, exact.exact) == (12, True)
+    assert world.service.count(world.principal("sam"), "account", filter=only_city).value == 0
+
+
+def test_lookup_offers_only_readable_live_records(world: World):
+    word = tag()
+    tom, sam = world.principal("tom"), world.principal("sam")
+    mine = world.service.create(tom, "account", {"name": f"{word} mine"})["id"]
+    gone = world.service.create(tom, "account", {"name": f"{word} gone"})["id"]
+    world.service.delete(tom, "account", gone)
+    world.service.create(sam, "account", {"name": f"{word} theirs"})
+    assert world.service.lookup(tom, "account", word) == [{"id": mine, "title": f"{word} mine"}]
+
+
+def test_page_size_is_bounded(world: World):
+    with pytest.raises(InvalidOperation, match="page_size"):
+        world.service.list(world.principal("alice"), "account", page_size=0)
