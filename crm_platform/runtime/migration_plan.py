@@ -425,7 +425,7 @@ class _EntityPlanner:
         old_columns = {c.name: c for c in column_specs(previous)} if previous else {}
         new_columns = column_specs(field)
         for column in new_columns:
-            if column.name in old_columns:
+            if previous is not None and column.name in old_columns:
                 steps += self._column(previous, field, old_columns[column.name], column)
                 continue
             archived = self.archive.get((self.entity, column.name))
@@ -474,24 +474,27 @@ def _tightened_rules(
     entity: str, previous: FieldDef, field: FieldDef, same_type: bool
 ) -> list[CheckValues]:
     """Checks for rules the new field definition adds or narrows."""
-    base = {"field": field.key, "column": field.key, "field_type": field.type}
+
+    def check(rule: str, **extra: Any) -> CheckValues:
+        return CheckValues(
+            entity, field=field.key, column=field.key, field_type=field.type, rule=rule, **extra
+        )
+
     checks: list[CheckValues] = []
     if field.type in CHOICE_TYPES:
         allowed = field.option_keys
         removed = tuple(k for k in previous.option_keys if k not in allowed)
         if previous.type not in CHOICE_TYPES or removed:
-            checks.append(
-                CheckValues(entity, rule="options", allowed=allowed, removed=removed, **base)
-            )
+            checks.append(check("options", allowed=allowed, removed=removed))
     if field.required and not previous.required:
-        checks.append(CheckValues(entity, rule="required", **base))
+        checks.append(check("required"))
     if field.unique and not previous.unique:
-        checks.append(CheckValues(entity, rule="unique", **base))
+        checks.append(check("unique"))
     # A changed column type checks lengths itself (ConvertType); this covers long text,
     # whose column has no declared length.
     if same_type and field.max_length is not None:
         if previous.max_length is None or field.max_length < previous.max_length:
-            checks.append(CheckValues(entity, rule="max_length", limit=field.max_length, **base))
+            checks.append(check("max_length", limit=field.max_length))
     return checks
 
 

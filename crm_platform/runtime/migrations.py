@@ -1,26 +1,29 @@
 """Schema migrations on publish: plan the table changes, check the rows, apply, never lose data.
 
 The planner (`migration_plan`) diffs two physical configurations into ordered
-steps; the executor (`migration_apply`) checks every row a step could break,
-refuses the publish with the list of those rows, or applies the steps inside the
-publish transaction. A removed field's column is archived (kept, hidden) until
-`purge_archived_field`; re-adding the field restores it with its data.
+steps; the checks (`migration_checks`) find every row a step would break; the
+executor (`migration_apply`) refuses the publish with the list of those rows, or
+applies the steps inside the publish transaction. A removed field's column is
+archived (`migration_archive`: kept, hidden) until `purge_archived_field`;
+re-adding the field restores it with its data.
 """
 
 from __future__ import annotations
 
-from crm_platform.runtime.migration_apply import CONVERSIONS as CONVERSIONS
-from crm_platform.runtime.migration_apply import Conversion as Conversion
 from crm_platform.runtime.migration_apply import MigrationHook as MigrationHook
-from crm_platform.runtime.migration_apply import MigrationRefused as MigrationRefused
-from crm_platform.runtime.migration_apply import OffendingRows as OffendingRows
-from crm_platform.runtime.migration_apply import RowCountMismatch as RowCountMismatch
 from crm_platform.runtime.migration_apply import apply_migration as apply_migration
-from crm_platform.runtime.migration_apply import check_migration as check_migration
-from crm_platform.runtime.migration_apply import load_archived as load_archived
 from crm_platform.runtime.migration_apply import plan_for_publish as plan_for_publish
-from crm_platform.runtime.migration_apply import purge_archived_entity as purge_archived_entity
-from crm_platform.runtime.migration_apply import purge_archived_field as purge_archived_field
+from crm_platform.runtime.migration_apply import rebuild_sqlite_table as rebuild_sqlite_table
+from crm_platform.runtime.migration_archive import field_document as field_document
+from crm_platform.runtime.migration_archive import load_archived as load_archived
+from crm_platform.runtime.migration_archive import purge_archived_entity as purge_archived_entity
+from crm_platform.runtime.migration_archive import purge_archived_field as purge_archived_field
+from crm_platform.runtime.migration_checks import CONVERSIONS as CONVERSIONS
+from crm_platform.runtime.migration_checks import Conversion as Conversion
+from crm_platform.runtime.migration_checks import MigrationRefused as MigrationRefused
+from crm_platform.runtime.migration_checks import OffendingRows as OffendingRows
+from crm_platform.runtime.migration_checks import RowCountMismatch as RowCountMismatch
+from crm_platform.runtime.migration_checks import check_migration as check_migration
 from crm_platform.runtime.migration_plan import AddColumn as AddColumn
 from crm_platform.runtime.migration_plan import AddIndex as AddIndex
 from crm_platform.runtime.migration_plan import ArchivedField as ArchivedField
