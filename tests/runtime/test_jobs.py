@@ -35,6 +35,7 @@ from crm_platform.runtime.jobs import (
     ensure_periodic_schedules,
     job_status,
     periodic,
+    recent_jobs,
     task,
 )
 from crm_platform.runtime.jobs.client import SERIALIZER, rq_queue
@@ -141,6 +142,20 @@ def test_job_of_another_tenant_is_not_found(engine: Engine, tenant_id: int) -> N
         job_status(engine, handle.id, tenant_id=other)
     with pytest.raises(JobNotFound):
         job_status(engine, str(uuid.uuid4()))
+
+
+def test_recent_jobs_lists_only_the_tenants_own_newest_first(
+    engine: Engine, tenant_id: int
+) -> None:
+    other = _tenant(engine, "globex")
+    client = JobClient(engine)
+    first = client.enqueue(jobs_tasks.count, 1, tenant_id=tenant_id)
+    second = client.enqueue(jobs_tasks.fails_once, tenant_id=tenant_id)
+    client.enqueue(jobs_tasks.count, 1, tenant_id=other)
+
+    assert [job.id for job in recent_jobs(engine, tenant_id)] == [second.id, first.id]
+    assert [job.id for job in recent_jobs(engine, tenant_id, task="tests.jobs.count")] == [first.id]
+    assert [job.id for job in recent_jobs(engine, tenant_id, limit=1)] == [second.id]
 
 
 def test_arguments_that_are_not_json_are_refused_before_anything_is_recorded(

@@ -26,6 +26,7 @@ from crm_platform.runtime.jobs.execution import JobContext as JobContext
 from crm_platform.runtime.jobs.state import JobState as JobState
 from crm_platform.runtime.jobs.state import JobStatus as JobStatus
 from crm_platform.runtime.jobs.state import job_status as job_status
+from crm_platform.runtime.jobs.state import recent_jobs as recent_jobs
 from crm_platform.runtime.jobs.tasks import PLATFORM_TASK_MODULES as PLATFORM_TASK_MODULES
 from crm_platform.runtime.jobs.tasks import PeriodicTask as PeriodicTask
 from crm_platform.runtime.jobs.tasks import RetryPolicy as RetryPolicy

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, insert, select, update
+from sqlalchemy import Engine, RowMapping, Table, insert, select, update
 
 from crm_platform.runtime.job_tables import JobRun
 from crm_platform.runtime.jobs.errors import InvalidJobPayload, JobNotFound
@@ -251,6 +251,22 @@ def job_status(engine: Engine, job_id: str, tenant_id: int | None = None) -> Job
         row = conn.execute(statement).mappings().first()
     if row is None:
         raise JobNotFound(job_id)
+    return _status(row)
+
+
+def recent_jobs(
+    engine: Engine, tenant_id: int, *, task: str | None = None, limit: int = 50
+) -> list[JobStatus]:
+    """The tenant's latest jobs (optionally of one task), newest first."""
+    statement = select(_runs).where(_runs.c.tenant_id == tenant_id)
+    if task is not None:
+        statement = statement.where(_runs.c.task == task)
+    statement = statement.order_by(_runs.c.created_at.desc(), _runs.c.id).limit(limit)
+    with engine.connect() as conn:
+        return [_status(row) for row in conn.execute(statement).mappings()]
+
+
+def _status(row: RowMapping) -> JobStatus:
     return JobStatus(
         id=row["id"],
         tenant_id=row["tenant_id"],
