@@ -46,7 +46,7 @@ ACCOUNT = {
     "plural_label": _label("Accounts"),
     "ownership": "user_owned",
     "title_field": "name",
-    "search_fields": ["name", "city"],
+    "search_fields": ["name", "city", "secret"],
     "fields": [
         _field("name", "text", required=True, max_length=40),
         _field("city", "text"),
