@@ -56,6 +56,7 @@ class PlatformWorker(Worker):
         exc_string: str = "",
         execution: Execution | None = None,
     ) -> None:
+        """Let rq fail or retry the job, then record it if its attempt could not."""
         will_retry = job.should_retry and self._stopped_job_id != job.id
         super().handle_job_failure(
             job,
