@@ -72,6 +72,8 @@ def _sqlite_begin(connection: Any) -> None:
 def platform_metadata() -> MetaData:
     """The MetaData of every platform table, with all table modules imported."""
     from crm_platform.metadata import tables as _metadata_tables  # noqa: F401
+    from crm_platform.runtime import job_tables as _job_tables  # noqa: F401
+    from crm_platform.runtime import sign_in_tables as _sign_in_tables  # noqa: F401
     from crm_platform.runtime import tables as _runtime_tables  # noqa: F401
 
     return Base.metadata
