@@ -1,9 +1,10 @@
 """The field types, one small frozen object each, and the typed field definition.
 
 `FIELD_TYPES` is data: what kind of Python value a type holds, whether it can be
-ordered, sorted, searched as text, made unique or used as an entity's title, and
-which optional attributes of a field apply to it. Validation, the condition
-language and the runtime read these flags instead of branching on type names.
+ordered, sorted, searched as text, made unique or used as an entity's title.
+Validation, the condition language and the runtime read these flags instead of
+branching on type names. Which attributes a field document of each type may set
+(options, target, min, currency...) is the schema's business, not repeated here.
 `FieldDef` lives here rather than in `model` so that `SYSTEM_FIELDS` can be built
 from it without an import cycle; `model` re-exports it.
 """
@@ -27,11 +28,6 @@ VALUE_KINDS = (
     "id",
 )
 
-# Attributes of a field document that only some types take; the rest apply to every type.
-TYPE_SPECIFIC_ATTRIBUTES = frozenset(
-    {"min", "max", "max_length", "pattern", "options", "target", "on_delete", "currency", "scale"}
-)
-
 
 @dataclass(frozen=True)
 class FieldType:
@@ -51,12 +47,7 @@ class FieldType:
     textual: bool = False
     can_be_unique: bool = True
     can_be_title: bool = False
-    attributes: frozenset[str] = frozenset()
     value_pattern: str | None = None
-
-    def takes(self, attribute: str) -> bool:
-        """True when a field of this type may set `attribute` (such as ``currency``)."""
-        return attribute not in TYPE_SPECIFIC_ATTRIBUTES or attribute in self.attributes
 
 
 def _type(key: str, en: str, hans: str, hant: str, value_kind: str, **flags: Any) -> FieldType:
@@ -64,40 +55,30 @@ def _type(key: str, en: str, hans: str, hant: str, value_kind: str, **flags: Any
     return FieldType(key=key, label=label, value_kind=value_kind, **flags)
 
 
-_TEXT_ATTRS = frozenset({"max_length", "pattern"})
-_NUMBER_ATTRS = frozenset({"min", "max", "scale"})
-
 FIELD_TYPES: Mapping[str, FieldType] = MappingProxyType(
     {
         t.key: t
         for t in (
-            _type("text", "Text", "文本", "文字", "text", textual=True, can_be_title=True,
-                  attributes=_TEXT_ATTRS),
+            _type("text", "Text", "文本", "文字", "text", textual=True, can_be_title=True),
             _type("long_text", "Long text", "长文本", "長文字", "text", textual=True,
-                  sortable=False, can_be_unique=False, attributes=_TEXT_ATTRS),
-            _type("integer", "Integer", "整数", "整數", "integer", ordered=True,
-                  attributes=frozenset({"min", "max"})),
-            _type("decimal", "Decimal", "小数", "小數", "decimal", ordered=True,
-                  attributes=_NUMBER_ATTRS),
-            _type("money", "Money", "金额", "金額", "decimal", ordered=True,
-                  attributes=_NUMBER_ATTRS | {"currency"}),
-            _type("percent", "Percent", "百分比", "百分比", "decimal", ordered=True,
-                  attributes=_NUMBER_ATTRS),
+                  sortable=False, can_be_unique=False),
+            _type("integer", "Integer", "整数", "整數", "integer", ordered=True),
+            _type("decimal", "Decimal", "小数", "小數", "decimal", ordered=True),
+            _type("money", "Money", "金额", "金額", "decimal", ordered=True),
+            _type("percent", "Percent", "百分比", "百分比", "decimal", ordered=True),
             _type("boolean", "Yes/No", "是/否", "是/否", "boolean", can_be_unique=False),
             _type("date", "Date", "日期", "日期", "date", ordered=True),
             _type("datetime", "Date and time", "日期时间", "日期時間", "datetime", ordered=True),
-            _type("choice", "Choice", "单选", "單選", "choice", attributes=frozenset({"options"})),
+            _type("choice", "Choice", "单选", "單選", "choice"),
             _type("multi_choice", "Multiple choice", "多选", "多選", "multi_choice",
-                  sortable=False, can_be_unique=False, attributes=frozenset({"options"})),
-            _type("reference", "Reference", "关联记录", "關聯記錄", "id",
-                  attributes=frozenset({"target", "on_delete"})),
+                  sortable=False, can_be_unique=False),
+            _type("reference", "Reference", "关联记录", "關聯記錄", "id"),
             _type("user", "User", "用户", "使用者", "id"),
             _type("org_unit", "Org unit", "组织单元", "組織單位", "id"),
             _type("email", "Email", "电子邮箱", "電子郵件", "text", textual=True,
-                  can_be_title=True, attributes=_TEXT_ATTRS),
-            _type("phone", "Phone", "电话", "電話", "text", textual=True, can_be_title=True,
-                  attributes=_TEXT_ATTRS),
-            _type("url", "URL", "网址", "網址", "text", textual=True, attributes=_TEXT_ATTRS),
+                  can_be_title=True),
+            _type("phone", "Phone", "电话", "電話", "text", textual=True, can_be_title=True),
+            _type("url", "URL", "网址", "網址", "text", textual=True),
             _type("region", "Region (GB/T 2260)", "行政区划", "行政區劃", "text", textual=True,
                   value_pattern=r"^\d{6}$"),
             _type("uscc", "Unified social credit code", "统一社会信用代码", "統一社會信用代碼",

@@ -46,19 +46,6 @@ _PATTERN_HINTS: Mapping[str, str] = {
     "^[0-9a-f]{64}$": "is not a sha256 digest: 64 lower-case hexadecimal digits",
     "^layers/[a-z][a-z0-9_]*$": "is not a layer directory: use 'layers/<unit key>'",
 }
-# Why a property may be missing or forbidden, keyed by property name.
-_PROPERTY_HINTS: Mapping[str, str] = {
-    "en": "every user-visible text needs an English version, the fallback for other languages",
-    "options": "only choice and multi_choice fields have options, and they must have them",
-    "target": "only reference fields name a target entity, and they must",
-    "min": "only integer, decimal, money and percent fields have min and max",
-    "max": "only integer, decimal, money and percent fields have min and max",
-    "max_length": "only text, long_text, email, phone and url fields have max_length and pattern",
-    "pattern": "only text, long_text, email, phone and url fields have max_length and pattern",
-    "value": "is_empty and is_not_empty take no value; every other operator needs one",
-    "kind": "every document names its kind",
-    "key": "every item needs a stable key",
-}
 _JSON_TYPES: Mapping[type, str] = {
     dict: "an object",
     list: "a list",
@@ -154,7 +141,7 @@ def _cached_problems(schema_name: str, canonical: str, document_name: str) -> tu
 def _uncached_problems(schema_name: str, document: Any, document_name: str) -> tuple[Problem, ...]:
     found: list[Problem] = []
     for error in _validator(schema_name).iter_errors(document):
-        for pointer, code, message in _explain(error):
+        for pointer, code, message in _explain(error, schema_name):
             problem = Problem(pointer, code, message, document_name)
             if problem not in found:
                 found.append(problem)
@@ -166,16 +153,16 @@ def _uncached_problems(schema_name: str, document: Any, document_name: str) -> t
 Explained = tuple[str, str, str]
 
 
-def _explain(error: ValidationError) -> Iterator[Explained]:
+def _explain(error: ValidationError, root: str) -> Iterator[Explained]:
     """One or more (pointer, code, message) for a jsonschema error, alternatives resolved."""
     if error.validator in ("oneOf", "anyOf") and error.context:
         branch = _likeliest_branch(error)
         if branch is not None:
             for sub in branch:
-                yield from _explain(sub)
+                yield from _explain(sub, root)
             return
     explain = _EXPLAINERS.get(str(error.validator), _explain_generic)
-    yield from explain(error)
+    yield from explain(error, root)
 
 
 def _likeliest_branch(error: ValidationError) -> list[ValidationError] | None:
@@ -231,20 +218,92 @@ def _where(pointer: str) -> str:
     return f"the object at {pointer}" if pointer else "the document"
 
 
-def _hint(name: str) -> str:
-    return f" ({_PROPERTY_HINTS[name]})" if name in _PROPERTY_HINTS else ""
+def _walk(root: str, path: Sequence[Any]) -> Any:
+    """The subschema at `path` (an absolute schema path) of schema `root`, through $refs.
+
+    jsonschema leaves ``$ref`` out of schema paths, so a step the current node lacks
+    is taken after following the node's ``$ref``.
+    """
+    node: Any = _SCHEMAS[root]
+    resolver = REGISTRY.resolver(base_uri=node["$id"])
+    for step in path:
+        while isinstance(node, Mapping) and step not in node and "$ref" in node:
+            resolved = resolver.lookup(node["$ref"])
+            node, resolver = resolved.contents, resolved.resolver
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
 
 
-def _context_hint(instance: Any) -> str:
-    if isinstance(instance, Mapping):
-        if isinstance(instance.get("op"), str):
-            return f" for operator {instance['op']!r}"
-        if isinstance(instance.get("type"), str):
-            return f" for a field of type {instance['type']!r}"
-    return ""
+def _branch_rule(error: ValidationError, root: str) -> tuple[bool, str, list[Any], Any] | None:
+    """For an error raised in an if/then/else: does "<property> is one of <values>" hold there?
+
+    Returns (holds, property, values, actual value), read from the schema's ``if``,
+    so messages explain the rule the schema states instead of restating it in Python.
+    """
+    path = list(error.absolute_schema_path)
+    branch = next(
+        (i for i in range(len(path) - 1, 0, -1) if path[i] in ("then", "else")),
+        None,
+    )
+    if branch is None:
+        return None
+    holder = _walk(root, path[:branch])
+    condition = holder.get("if", {}) if isinstance(holder, Mapping) else {}
+    properties = condition.get("properties", {})
+    if len(properties) != 1:
+        return None
+    ((name, rule),) = properties.items()
+    negated = "not" in rule
+    rule = rule.get("not", rule)
+    values = rule.get("enum", [rule["const"]] if "const" in rule else None)
+    if values is None:
+        return None
+    holds = (path[branch] == "then") != negated
+    actual = error.instance.get(name) if isinstance(error.instance, Mapping) else None
+    return holds, name, list(values), actual
 
 
-def _explain_required(error: ValidationError) -> Iterator[Explained]:
+def _values(values: Sequence[Any]) -> str:
+    words = [str(v) for v in values]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _rule_hint(error: ValidationError, root: str, effect: str) -> str:
+    """Why the schema asks this here, from its if/then/else: `effect` is what the rule does.
+
+    ``required``: a property is needed; ``forbidden``: a property must go;
+    ``constraint``: a value is bounded or shaped only in this case.
+    """
+    rule = _branch_rule(error, root)
+    if rule is None:
+        return ""
+    holds, name, values, actual = rule
+    case = f"{name} is {_values(values)}"
+    here = f"; here {name} is {actual!r}" if actual is not None else ""
+    sentences = {
+        ("required", True): f" (needed when {case})",
+        ("required", False): f" (needed unless {case}{here})",
+        ("forbidden", True): f": it does not apply when {case}{here}",
+        ("forbidden", False): f": it applies only when {case}{here}",
+        ("constraint", True): f" when {case}",
+        ("constraint", False): f" unless {case}",
+    }
+    return sentences[(effect, holds)]
+
+
+def _description_hint(error: ValidationError, name: str) -> str:
+    """The schema's own description of a missing property (or of its object)."""
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    described = schema.get("properties", {}).get(name, {})
+    text = described.get("description") if isinstance(described, Mapping) else None
+    text = text or schema.get("description")
+    return f" ({text[0].lower()}{text[1:].rstrip('.')})" if text else ""
+
+
+def _explain_required(error: ValidationError, root: str) -> Iterator[Explained]:
     pointer = _pointer(error.absolute_path)
     instance = error.instance if isinstance(error.instance, Mapping) else {}
     for name in error.validator_value:
@@ -252,12 +311,12 @@ def _explain_required(error: ValidationError) -> Iterator[Explained]:
             yield (
                 pointer,
                 "schema.required",
-                f"{_where(pointer)} is missing the required property {name!r}"
-                f"{_context_hint(instance)}; add it{_hint(name)}",
+                f"{_where(pointer)} is missing the required property {name!r}; add it"
+                + (_rule_hint(error, root, "required") or _description_hint(error, name)),
             )
 
 
-def _explain_additional(error: ValidationError) -> Iterator[Explained]:
+def _explain_additional(error: ValidationError, root: str) -> Iterator[Explained]:
     base = list(error.absolute_path)
     allowed = list(error.schema.get("properties", {}))
     extras = [name for name in error.instance if name not in allowed]
@@ -271,7 +330,7 @@ def _explain_additional(error: ValidationError) -> Iterator[Explained]:
         )
 
 
-def _explain_enum(error: ValidationError) -> Iterator[Explained]:
+def _explain_enum(error: ValidationError, root: str) -> Iterator[Explained]:
     allowed = list(error.validator_value)
     yield (
         _pointer(error.absolute_path),
@@ -281,7 +340,7 @@ def _explain_enum(error: ValidationError) -> Iterator[Explained]:
     )
 
 
-def _explain_const(error: ValidationError) -> Iterator[Explained]:
+def _explain_const(error: ValidationError, root: str) -> Iterator[Explained]:
     yield (
         _pointer(error.absolute_path),
         "schema.const",
@@ -289,7 +348,7 @@ def _explain_const(error: ValidationError) -> Iterator[Explained]:
     )
 
 
-def _explain_pattern(error: ValidationError) -> Iterator[Explained]:
+def _explain_pattern(error: ValidationError, root: str) -> Iterator[Explained]:
     path = list(error.absolute_path)
     if "propertyNames" in error.schema_path:
         # jsonschema reports a bad property name at its object; point at the name itself.
@@ -298,7 +357,7 @@ def _explain_pattern(error: ValidationError) -> Iterator[Explained]:
     yield (_pointer(path), "schema.pattern", f"{_show(error.instance)} {hint}")
 
 
-def _explain_type(error: ValidationError) -> Iterator[Explained]:
+def _explain_type(error: ValidationError, root: str) -> Iterator[Explained]:
     expected = error.validator_value
     names = expected if isinstance(expected, list) else [expected]
     yield (
@@ -309,19 +368,20 @@ def _explain_type(error: ValidationError) -> Iterator[Explained]:
     )
 
 
-def _explain_not(error: ValidationError) -> Iterator[Explained]:
+def _explain_not(error: ValidationError, root: str) -> Iterator[Explained]:
     forbidden = _required_names(error.validator_value)
     instance = error.instance if isinstance(error.instance, Mapping) else {}
     present = [name for name in forbidden if name in instance]
     if not present:
-        yield from _explain_generic(error)
+        yield from _explain_generic(error, root)
         return
     base = list(error.absolute_path)
     for name in present:
         yield (
             _pointer([*base, name]),
             "schema.not",
-            f"remove {name!r}: it does not apply{_context_hint(instance)}{_hint(name)}",
+            f"remove {name!r}"
+            + (_rule_hint(error, root, "forbidden") or ": it is not allowed here"),
         )
 
 
@@ -336,7 +396,7 @@ def _required_names(schema: Any) -> list[str]:
     return names
 
 
-def _explain_format(error: ValidationError) -> Iterator[Explained]:
+def _explain_format(error: ValidationError, root: str) -> Iterator[Explained]:
     if error.validator_value == "regex":
         try:
             re.compile(error.instance)
@@ -352,10 +412,10 @@ def _explain_format(error: ValidationError) -> Iterator[Explained]:
             "fix it or remove it",
         )
         return
-    yield from _explain_generic(error)
+    yield from _explain_generic(error, root)
 
 
-def _explain_alternatives(error: ValidationError) -> Iterator[Explained]:
+def _explain_alternatives(error: ValidationError, root: str) -> Iterator[Explained]:
     pointer = _pointer(error.absolute_path)
     if error.context:
         message = (
@@ -373,7 +433,7 @@ def _is_condition(schema: Any) -> bool:
     return bool(schema == _SCHEMAS["common"]["$defs"]["condition"])
 
 
-def _explain_unique(error: ValidationError) -> Iterator[Explained]:
+def _explain_unique(error: ValidationError, root: str) -> Iterator[Explained]:
     seen: list[Any] = []
     repeated = None
     for item in error.instance:
@@ -400,20 +460,21 @@ _BOUNDS: Mapping[str, str] = {
 }
 
 
-def _explain_generic(error: ValidationError) -> Iterator[Explained]:
+def _explain_generic(error: ValidationError, root: str) -> Iterator[Explained]:
     pointer = _pointer(error.absolute_path)
     template = _BOUNDS.get(str(error.validator))
     if template:
         what = f"the value at {pointer}" if pointer else "the document"
         message = (
-            f"{what} {template.format(v=error.validator_value)}{_context_hint(error.instance)}"
+            f"{what} {template.format(v=error.validator_value)}"
+            f"{_rule_hint(error, root, 'constraint')}"
         )
     else:
         message = f"{error.message} (at {pointer or '/'})"
     yield (pointer, f"schema.{error.validator}", message)
 
 
-_EXPLAINERS: Mapping[str, Callable[[ValidationError], Iterator[Explained]]] = {
+_EXPLAINERS: Mapping[str, Callable[[ValidationError, str], Iterator[Explained]]] = {
     "required": _explain_required,
     "additionalProperties": _explain_additional,
     "enum": _explain_enum,

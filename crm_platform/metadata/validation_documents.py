@@ -232,13 +232,6 @@ def _check_field(
             "field.reserved_key",
             f"field key {key!r} is reserved ({why}); choose another key",
         )
-    for attribute in ("currency", "scale", "on_delete"):
-        if attribute in field_doc and not field_type.takes(attribute):
-            yield (
-                f"{pointer}/{attribute}",
-                "field.inapplicable_attribute",
-                f"{attribute!r} does not apply to field {key!r} of type {field.type!r}; remove it",
-            )
     if field.unique and not field_type.can_be_unique:
         yield (
             f"{pointer}/unique",
@@ -409,7 +402,7 @@ def _check_entity_extension(document: Mapping[str, Any], ctx: CheckContext) -> I
             )
             continue
         added = override.get("add_options", ())
-        if added and not field.field_type.takes("options"):
+        if added and not field.options:
             yield (
                 f"{pointer}/add_options",
                 "field.options_not_applicable",

@@ -136,8 +136,7 @@ def test_field_type_registry_matches_the_schema_enum() -> None:
 
 
 def test_field_type_flags() -> None:
-    assert FIELD_TYPES["money"].ordered and FIELD_TYPES["money"].takes("currency")
-    assert not FIELD_TYPES["integer"].takes("currency")
+    assert FIELD_TYPES["money"].ordered and FIELD_TYPES["money"].value_kind == "decimal"
     assert not FIELD_TYPES["long_text"].sortable and FIELD_TYPES["long_text"].textual
     assert not FIELD_TYPES["multi_choice"].can_be_unique
     assert FIELD_TYPES["text"].can_be_title and not FIELD_TYPES["boolean"].can_be_title

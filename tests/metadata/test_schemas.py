@@ -126,7 +126,9 @@ def test_forbidden_property_for_the_field_type_points_at_it() -> None:
     entity["fields"][0]["target"] = "customer"
     (problem,) = validate_document(entity)
     assert (problem.pointer, problem.code) == ("/fields/0/target", "schema.not")
-    assert "only reference fields" in problem.message
+    assert problem.message == (
+        "remove 'target': it applies only when type is reference; here type is 'text'"
+    )
 
 
 def test_org_units_and_manifest_schemas() -> None:
@@ -153,3 +155,14 @@ def test_org_units_and_manifest_schemas() -> None:
         ("/format_version", "schema.const"),
         ("/files/layers~1hq~1entity~1customer.json", "schema.pattern"),
     }
+
+
+def test_rule_messages_are_read_from_the_schema_conditions() -> None:
+    (problem,) = validate_document(
+        _view(default_filter={"field": "amount", "op": "between", "value": [1]})
+    )
+    assert problem.message.endswith("needs at least 2 item(s) when op is between")
+    (problem,) = validate_document(
+        _view(default_filter={"field": "name", "op": "is_empty", "value": ""})
+    )
+    assert "does not apply when op is is_empty or is_not_empty" in problem.message
