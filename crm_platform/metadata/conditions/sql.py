@@ -41,7 +41,9 @@ class _DialectSwitch(ColumnElement[Any]):
 @compiles(_DialectSwitch)
 def _compile_switch(element: _DialectSwitch, compiler: SQLCompiler, **kw: Any) -> str:
     chosen = element.postgresql if compiler.dialect.name == "postgresql" else element.default
-    return compiler.process(chosen, **kw)
+    # Parenthesised because the switch cannot know the precedence of its context
+    # (``NOT a AND b`` would negate only `a`).
+    return f"({compiler.process(chosen, **kw)})"
 
 
 def ascii_lower(column: ColumnElement[Any]) -> ColumnElement[Any]:
