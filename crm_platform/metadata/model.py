@@ -37,6 +37,7 @@ __all__ = [
     "UnitTarget",
     "UnknownMetadataItem",
     "localize",
+    "parse_unit_kinds",
 ]
 
 Localized = Mapping[str, str]
