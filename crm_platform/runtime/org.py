@@ -18,6 +18,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, delete, func, insert, literal, select, true, update
 
+from crm_platform.metadata.layers import effective_configuration
+from crm_platform.metadata.org_tree import units_by_key
+from crm_platform.metadata.store import layer_chain, published_layers_in
 from crm_platform.metadata.tables import OrgUnit, OrgUnitClosure, Tenant
 from crm_platform.runtime.errors import InvalidOperation, RecordNotFound
 from crm_platform.runtime.tables import AuditEntry, RoleAssignment, UnitMembership, User
@@ -96,7 +99,9 @@ def create_unit(
 ) -> OrgUnit:
     """Create a unit under `parent_id` (None: a root), with its path and closure rows.
 
-    `kinds`, when given, are the tenant's configured unit kinds and `kind` must be one.
+    `kind` must be one of `kinds`; by default those of the configuration in effect
+    at the parent once the tenant has published one (before that, the first
+    publish checks every unit's kind).
     """
     if not UNIT_KEY.match(key):
         raise InvalidOperation(
@@ -105,6 +110,9 @@ def create_unit(
         )
     if not name.get("en"):
         raise InvalidOperation(f"org unit {key!r} needs an English name (name['en'])")
+    parent = None if parent_id is None else get_unit(connection, tenant_id, parent_id)
+    if kinds is None:
+        kinds = configured_unit_kinds(connection, tenant_id, parent.key if parent else None)
     if kinds is not None and kind not in kinds:
         raise InvalidOperation(
             f"org unit {key!r} has kind {kind!r}, which is not one of the tenant's unit kinds "
@@ -115,7 +123,6 @@ def create_unit(
     ).first()
     if taken is not None:
         raise InvalidOperation(f"the tenant already has an org unit {key!r}; choose another key")
-    parent = None if parent_id is None else get_unit(connection, tenant_id, parent_id)
     if parent is not None and not parent.active:
         raise InvalidOperation(
             f"org unit {parent.key!r} is inactive; reactivate it or choose another parent"
@@ -170,6 +177,18 @@ def create_unit(
         },
     )
     return get_unit(connection, tenant_id, unit_id)
+
+
+def configured_unit_kinds(
+    connection: Connection, tenant_id: int, unit_key: str | None
+) -> frozenset[str] | None:
+    """The unit kinds in effect at a unit (None: HQ), or None before the first publish."""
+    layers = published_layers_in(connection, tenant_id)
+    if not layers:
+        return None
+    units = units_by_key(connection, tenant_id)
+    configuration = effective_configuration(layer_chain(layers, units, unit_key))
+    return frozenset(configuration.unit_kinds)
 
 
 def rename_unit(

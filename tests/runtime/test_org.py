@@ -8,12 +8,14 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Column, Connection, Engine, Integer, MetaData, Table, func, select, update
 
+from crm_platform.metadata.store import MetadataStore
 from crm_platform.metadata.tables import OrgUnitClosure, Tenant
 from crm_platform.runtime import org, users
 from crm_platform.runtime.errors import InvalidOperation, RecordNotFound
 from crm_platform.runtime.principal import RoleGrant
 from crm_platform.runtime.tables import AuditEntry
 from crm_platform.runtime.tenants import create_tenant, get_tenant
+from tests.runtime.migration_support import customer
 
 
 @dataclass
@@ -201,3 +203,15 @@ def test_unit_of_another_tenant_is_not_found(engine: Engine, tree) -> None:
 
 def _no_records(connection: Connection, tenant: Tenant, from_id: int, to_id: int) -> int:
     return 0
+
+
+def test_kind_must_be_configured_once_the_tenant_has_published(engine: Engine) -> None:
+    tenant = create_tenant(engine, "kinds", {"en": "Kinds"})
+    with engine.begin() as connection:
+        group = org.create_unit(connection, tenant.id, "group", {"en": "G"}, "group")
+    MetadataStore(engine).publish("kinds", None, "tester", documents=[customer()])
+    with engine.begin() as connection:
+        with pytest.raises(InvalidOperation, match="not one of the tenant's unit kinds"):
+            org.create_unit(connection, tenant.id, "x", {"en": "X"}, "galaxy", group.id)
+        team = org.create_unit(connection, tenant.id, "t1", {"en": "T"}, "team", group.id)
+    assert team.kind == "team"
