@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm_platform.metadata.tables import OrgUnit
@@ -269,7 +269,7 @@ def _password_errors(password: str) -> dict[str, list[str]]:
 
 def _user_id_by_email(connection: Connection, tenant_id: int, email: str) -> int | None:
     return connection.execute(
-        select(USERS.c.id).where(USERS.c.tenant_id == tenant_id, func.lower(USERS.c.email) == email)
+        select(USERS.c.id).where(USERS.c.tenant_id == tenant_id, USERS.c.email == email)
     ).scalar()
 
 
