@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from blueprints.context import current_configuration, current_principal, services
 from blueprints.i18n import current_language
 from crm_platform.runtime import regions
 
@@ -22,6 +23,11 @@ def index() -> Response:
                 "name": "regions",
                 "url": url_for("api.region_children"),
                 "description": "provinces, or the divisions under ?parent=<code>",
+            },
+            {
+                "name": "lookup",
+                "url": url_for("api.lookup", entity="customer"),
+                "description": "records of an entity you may read whose title matches ?q=",
             },
             {
                 "name": "region_path",
@@ -57,3 +63,14 @@ def region_path(code: str) -> Response:
             for item in regions.path(code)
         ]
     )
+
+
+@bp.get("/lookup/<entity>")
+@login_required
+def lookup(entity: str) -> Response:
+    """Records of `entity` for a reference picker: only those the user may read, by title."""
+    if not current_configuration().has_entity(entity):
+        return jsonify(error="not found"), 404  # type: ignore[return-value]
+    query = request.args.get("q", "").strip()[:100]
+    results = services().records.lookup(current_principal(), entity, query, limit=20)
+    return jsonify(results=[{"id": item["id"], "title": str(item["title"])} for item in results])

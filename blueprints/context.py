@@ -7,6 +7,7 @@ serve any request.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +17,13 @@ from sqlalchemy import Connection, Engine
 
 from crm_platform.metadata.model import Configuration
 from crm_platform.metadata.store import MetadataStore
+from crm_platform.runtime.entity_tables import EntityTables
 from crm_platform.runtime.errors import RecordNotFound
+from crm_platform.runtime.events import EventBus
 from crm_platform.runtime.org import get_unit
+from crm_platform.runtime.policy import UnitSubtreePolicy
 from crm_platform.runtime.principal import Principal
+from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.users import principal_for
 
 EXTENSION = "crm_platform"
@@ -31,11 +36,35 @@ class Services:
 
     engine: Engine
     store: MetadataStore
+    records: RecordService
+
+
+@dataclass(frozen=True)
+class EntityCapabilities:
+    """What the principal may do with an entity's fields: level per field, sortable fields."""
+
+    field_levels: Mapping[str, str]
+    sortable: frozenset[str]
+
+    def level(self, field_key: str) -> str:
+        """``hidden``, ``masked``, ``read`` or ``edit`` (unlisted fields are ``edit``)."""
+        return self.field_levels.get(field_key, "edit")
+
+
+def build_record_service(engine: Engine, store: MetadataStore) -> RecordService:
+    """The record service the web app uses when the configuration does not pass one in."""
+    return RecordService(engine, store, EntityTables(store), UnitSubtreePolicy(), EventBus())
 
 
 def init_app(app: Flask, engine: Engine) -> None:
-    """Attach the services to the app and close each request's connection after it."""
-    app.extensions[EXTENSION] = Services(engine=engine, store=MetadataStore(engine))
+    """Attach the services to the app and close each request's connection after it.
+
+    `RECORD_SERVICE` in the app's configuration replaces the default service (the
+    command line passes one wired with the security policy and event subscribers).
+    """
+    store = app.config.get("METADATA_STORE") or MetadataStore(engine)
+    records = app.config.get("RECORD_SERVICE") or build_record_service(engine, store)
+    app.extensions[EXTENSION] = Services(engine=engine, store=store, records=records)
     app.teardown_appcontext(_close_connection)
 
 
@@ -87,3 +116,23 @@ def current_configuration() -> Configuration:
         g.crm_configuration = services().store.effective(current_user.tenant_key, unit_key)
     configuration: Configuration = g.crm_configuration
     return configuration
+
+
+def capabilities(entity_key: str) -> EntityCapabilities:
+    """The current principal's field levels and sortable fields of an entity, once per request.
+
+    The record service applies both itself; the pages need them to leave hidden
+    fields out, show read-only ones as text and link only sortable columns.
+    """
+    cache: dict[str, EntityCapabilities] = g.setdefault("crm_capabilities", {})
+    if entity_key not in cache:
+        service = services().records
+        # The record service has no public description of an entity's access yet; its
+        # operation context holds exactly that, so read it there (one small query).
+        with service.engine.connect() as connection:
+            ctx = service._context(connection, current_principal(), entity_key)
+            cache[entity_key] = EntityCapabilities(
+                field_levels=dict(ctx.access.field_levels),
+                sortable=frozenset(ctx.shape.sortable) - ctx.hidden,
+            )
+    return cache[entity_key]

@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from crm_platform.metadata.errors import UnknownTenant, UnknownUnit
+from crm_platform.metadata.model import UnknownMetadataItem
 from crm_platform.runtime.errors import AccessDenied, RecordNotFound
 
 log = logging.getLogger("crm_platform.web")
@@ -28,6 +29,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(RecordNotFound, _not_found)
     app.register_error_handler(UnknownTenant, _not_found)
     app.register_error_handler(UnknownUnit, _not_found)
+    app.register_error_handler(UnknownMetadataItem, _not_found)
     app.register_error_handler(AccessDenied, _forbidden)
     app.register_error_handler(InternalServerError, _internal_error)
 

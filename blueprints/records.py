@@ -1,13 +1,64 @@
-"""The runtime UI: generated lists, forms and record pages for every entity in the configuration."""
+"""The runtime UI: generated lists, forms and record pages for every entity in the configuration.
+
+Views parse the request, call the record service, and render. What a user may
+see or change is decided by the service; a record they may not read is 404.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_login import login_required
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import login_required
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from blueprints.context import (
+    capabilities,
+    current_configuration,
+    current_principal,
+    db,
+    services,
+)
+from blueprints.fields import display
+from blueprints.forms import (
+    CURRENCIES,
+    VERSION_KEY,
+    FormLogic,
+    build_sections,
+    fallback_form,
+    field_types,
+    merge_choices,
+    original_values,
+    read_submission,
+)
+from blueprints.i18n import current_language
+from blueprints.listing import SCOPES, columns_of, parse_list_request
 from blueprints.navigation import navigation
+from blueprints.presenting import cell, label, resolve, show
+from blueprints.record_page import related_lists, sections_of, timeline
+from crm_platform.metadata.conditions import ConditionError
+from crm_platform.metadata.model import EntityDef, FormDef, localize
+from crm_platform.runtime.errors import InvalidOperation, RecordInvalid, StaleVersion
+from crm_platform.runtime.org import subtree_ids
+from crm_platform.runtime.record_queries import Count, Page
 
 bp = Blueprint("records", __name__)
+
+COUNT_CAP = 10_000
 
 
 @bp.get("/")
@@ -15,3 +66,347 @@ bp = Blueprint("records", __name__)
 def home() -> str:
     """The start page: the entities the user may work with."""
     return render_template("records/home.html", items=navigation())
+
+
+def entity_or_404(entity_key: str) -> EntityDef:
+    """The entity of the URL in the user's configuration; 404 for any other key."""
+    configuration = current_configuration()
+    if not configuration.has_entity(entity_key):
+        abort(404)
+    return configuration.entity(entity_key)
+
+
+@bp.get("/r/<entity>/")
+@login_required
+def list_records(entity: str) -> str:
+    """The entity's list view: columns, sort, search, filters, keyset pages, a capped count."""
+    entity_def = entity_or_404(entity)
+    view = current_configuration().default_list_view(entity)
+    caps = capabilities(entity)
+    wanted = parse_list_request(request.args, entity_def, view, caps.field_levels, caps.sortable)
+    condition = wanted.condition(view)
+    principal = current_principal()
+    service = services().records
+    search = wanted.search or None
+    try:
+        page = service.list(
+            principal,
+            entity,
+            filter=condition,
+            search=search,
+            sort=wanted.service_sort(view),
+            page_size=view.page_size if view is not None else 50,
+            cursor=wanted.cursor,
+        )
+        count = service.count(principal, entity, filter=condition, search=search, cap=COUNT_CAP)
+    except (InvalidOperation, ConditionError) as problem:
+        flash(
+            _("This list cannot be shown with these settings: %(problem)s", problem=problem),
+            "error",
+        )
+        page, count = Page([], None, None), Count(0, True)
+    columns = columns_of(entity_def, view, caps.field_levels)
+    values = show()
+    resolve(values, entity_def, page.rows, [c.key for c in columns])
+    rows = [
+        {
+            "id": record["id"],
+            "cells": [cell(values, record, c, caps.level(c.key)) for c in columns],
+        }
+        for record in page.rows
+    ]
+    language = current_language()
+    link_column = next((i for i, c in enumerate(columns) if c.key == entity_def.title_field), 0)
+    return render_template(
+        "records/list.html",
+        entity=entity_def,
+        entity_label=localize(entity_def.plural_label, language),
+        view_label=localize(view.label, language) if view is not None else "",
+        columns=[
+            {
+                "key": c.key,
+                "label": label(c),
+                "sortable": c.key in caps.sortable,
+                "numeric": c.type in ("integer", "decimal", "money", "percent"),
+                "masked": caps.level(c.key) == "masked",
+            }
+            for c in columns
+        ],
+        link_column=link_column,
+        rows=rows,
+        page=page,
+        count=count,
+        wanted=wanted,
+        scopes=list(SCOPES),
+        active_entity=entity,
+        filter_labels={control.field.key: label(control.field) for control in wanted.filters},
+        option_labels={
+            control.field.key: [(o.key, localize(o.label, language)) for o in control.field.options]
+            for control in wanted.filters
+        },
+    )
+
+
+# -- forms ---------------------------------------------------------------------------------------
+
+
+def _form_of(entity_def: EntityDef) -> FormDef:
+    return current_configuration().default_form(entity_def.key) or fallback_form(entity_def)
+
+
+def _logic(entity_def: EntityDef) -> FormLogic:
+    def subtree(unit_id: int) -> frozenset[int]:
+        # in_unit_subtree in a form condition: the unit and its descendants, from the closure.
+        return frozenset(subtree_ids(db(), unit_id))
+
+    return FormLogic.of(entity_def, current_principal(), subtree)
+
+
+def _render_form(
+    entity_def: EntityDef,
+    record: Mapping[str, Any],
+    *,
+    errors: Mapping[str, Sequence[str]] | None = None,
+    raw: MultiDict[str, str] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    form_def = _form_of(entity_def)
+    caps = capabilities(entity_def.key)
+    values = show()
+    resolve(values, entity_def, [record], form_def.field_keys)
+    sections = build_sections(
+        form_def, entity_def, record, caps.field_levels, _logic(entity_def), values, errors, raw
+    )
+    placed = {view.key for section in sections for column in section.columns for view in column}
+    general = [
+        message
+        for key, messages in (errors or {}).items()
+        if key not in placed
+        for message in messages
+    ]
+    language = current_language()
+    editing = "id" in record
+    page = render_template(
+        "records/form.html",
+        entity=entity_def,
+        entity_label=localize(entity_def.label, language),
+        record=record,
+        title=_record_title(entity_def, record) if editing else "",
+        editing=editing,
+        sections=sections,
+        general_errors=general,
+        original=original_values(sections) if editing else "",
+        currencies=CURRENCIES,
+        condition_context=_condition_context_json(),
+        field_types=json.dumps(field_types(entity_def)),
+        active_entity=entity_def.key,
+    )
+    return page, status
+
+
+def _condition_context_json() -> str:
+    principal = current_principal()
+    units = list(principal.team_ids or ((principal.unit_id,) if principal.unit_id else ()))
+    return json.dumps(
+        {
+            "user": {"id": principal.user_id, "unit": principal.unit_id, "units": units},
+            "today": datetime.now(UTC).date().isoformat(),
+        }
+    )
+
+
+def _record_title(entity_def: EntityDef, record: Mapping[str, Any]) -> str:
+    title = record.get(entity_def.title_field)
+    return str(title) if title not in (None, "") else f"#{record.get('id')}"
+
+
+def _defaults(entity_def: EntityDef) -> dict[str, Any]:
+    return {
+        f.key: list(f.default) if isinstance(f.default, tuple) else f.default
+        for f in entity_def.fields
+        if f.default is not None
+    }
+
+
+@bp.get("/r/<entity>/new")
+@login_required
+def new_record(entity: str) -> tuple[str, int]:
+    """An empty form for a new record, with the fields' defaults filled in."""
+    entity_def = entity_or_404(entity)
+    return _render_form(entity_def, _defaults(entity_def))
+
+
+@bp.post("/r/<entity>/new")
+@login_required
+def create_record(entity: str) -> Response | tuple[str, int]:
+    """Create the record; invalid values come back beside their fields."""
+    entity_def = entity_or_404(entity)
+    form_def = _form_of(entity_def)
+    caps = capabilities(entity)
+    logic = _logic(entity_def)
+    timezone = current_app.config["BABEL_DEFAULT_TIMEZONE"]
+    values = read_submission(
+        form_def,
+        entity_def,
+        caps.field_levels,
+        logic,
+        request.form,
+        _defaults(entity_def),
+        timezone,
+        only_changed=False,
+    )
+    try:
+        record = services().records.create(current_principal(), entity, values)
+    except RecordInvalid as invalid:
+        return _render_form(
+            entity_def, _defaults(entity_def), errors=invalid.errors, raw=request.form, status=422
+        )
+    flash(_("Saved."), "info")
+    return redirect(url_for("records.show_record", entity=entity, record_id=record["id"]))
+
+
+@bp.get("/r/<entity>/<int:record_id>/edit")
+@login_required
+def edit_record(entity: str, record_id: int) -> tuple[str, int]:
+    """The record's form, filled in, carrying the version it was read at."""
+    entity_def = entity_or_404(entity)
+    record = services().records.get(current_principal(), entity, record_id)
+    return _render_form(entity_def, record)
+
+
+@bp.post("/r/<entity>/<int:record_id>/edit")
+@login_required
+def update_record(entity: str, record_id: int) -> Response | tuple[str, int]:
+    """Save the fields the user changed; a stale version shows the conflict page instead."""
+    entity_def = entity_or_404(entity)
+    principal = current_principal()
+    service = services().records
+    stored = service.get(principal, entity, record_id)
+    try:
+        expected = int(request.form.get(VERSION_KEY, ""))
+    except ValueError:
+        abort(400)
+    caps = capabilities(entity)
+    changes = read_submission(
+        _form_of(entity_def),
+        entity_def,
+        caps.field_levels,
+        _logic(entity_def),
+        request.form,
+        stored,
+        current_app.config["BABEL_DEFAULT_TIMEZONE"],
+        only_changed=True,
+    )
+    for key, side in merge_choices(request.form).items():
+        if side == "theirs":
+            changes.pop(key, None)
+    try:
+        service.update(principal, entity, record_id, changes, expected)
+    except RecordInvalid as invalid:
+        return _render_form(entity_def, stored, errors=invalid.errors, raw=request.form, status=422)
+    except StaleVersion as stale:
+        return _render_conflict(entity_def, stale, changes)
+    flash(_("Saved."), "info")
+    return redirect(url_for("records.show_record", entity=entity, record_id=record_id))
+
+
+def _render_conflict(
+    entity_def: EntityDef, stale: StaleVersion, changes: Mapping[str, Any]
+) -> tuple[str, int]:
+    caps = capabilities(entity_def.key)
+    theirs = stale.current
+    values = show()
+    mine_record = {**theirs, **changes}
+    resolve(values, entity_def, [theirs, mine_record], list(changes))
+    rows = []
+    for key in changes:
+        field_def = entity_def.find_field(key, include_system=False)
+        if field_def is None:
+            continue
+        level = caps.level(key)
+        their_text = display(theirs.get(key), field_def, values, level)
+        my_text = display(changes[key], field_def, values, level)
+        rows.append(
+            {
+                "key": key,
+                "label": label(field_def),
+                "theirs": their_text,
+                "mine": my_text,
+                "differs": their_text != my_text,
+            }
+        )
+    carried = [
+        (key, value)
+        for key, value in request.form.items(multi=True)
+        if key not in ("csrf_token", VERSION_KEY) and not key.startswith("merge.")
+    ]
+    page = render_template(
+        "records/conflict.html",
+        entity=entity_def,
+        entity_label=localize(entity_def.label, current_language()),
+        title=_record_title(entity_def, theirs),
+        record_id=stale.record_id,
+        current_version=theirs.get("version"),
+        rows=rows,
+        carried=carried,
+        active_entity=entity_def.key,
+    )
+    return page, 409
+
+
+@bp.post("/r/<entity>/<int:record_id>/delete")
+@login_required
+def delete_record(entity: str, record_id: int) -> Response | tuple[str, int]:
+    """Delete the record (softly: it keeps its history and can be restored)."""
+    entity_def = entity_or_404(entity)
+    try:
+        expected = int(request.form.get(VERSION_KEY, ""))
+    except ValueError:
+        abort(400)
+    try:
+        services().records.delete(current_principal(), entity, record_id, expected)
+    except StaleVersion as stale:
+        return _render_conflict(entity_def, stale, {})
+    flash(_("Deleted."), "info")
+    return redirect(url_for("records.list_records", entity=entity))
+
+
+# -- the record page -----------------------------------------------------------------------------
+
+
+@bp.get("/r/<entity>/<int:record_id>")
+@login_required
+def show_record(entity: str, record_id: int) -> str:
+    """The record: its fields, owner and unit, related records and its history."""
+    entity_def = entity_or_404(entity)
+    principal = current_principal()
+    service = services().records
+    record = service.get(principal, entity, record_id)
+    history = service.history(principal, entity, record_id)
+    values = show()
+    form_def = _form_of(entity_def)
+    audit_values = [
+        {key: side} for entry in history for key, pair in entry.changes.items() for side in pair
+    ]
+    resolve(
+        values,
+        entity_def,
+        [record, *audit_values, *({"created_by": e.actor_id} for e in history)],
+        [*form_def.field_keys, "owner_user_id", "owning_unit_id", "created_by", "updated_by"],
+    )
+    system = {key: entity_def.field(key) for key in ("owner_user_id", "owning_unit_id")}
+    return render_template(
+        "records/record.html",
+        entity=entity_def,
+        entity_label=localize(entity_def.label, current_language()),
+        record=record,
+        title=_record_title(entity_def, record),
+        sections=sections_of(form_def, entity_def, record, _logic(entity_def), values),
+        owner=display(record.get("owner_user_id"), system["owner_user_id"], values),
+        owning_unit=display(record.get("owning_unit_id"), system["owning_unit_id"], values),
+        created_at=record.get("created_at"),
+        updated_at=record.get("updated_at"),
+        related=related_lists(entity_def, record_id, values),
+        events=timeline(entity_def, history, values, values.lookups.users),
+        active_entity=entity,
+    )

@@ -14,10 +14,15 @@ from sqlalchemy import Connection, Engine, insert
 from werkzeug.security import generate_password_hash
 
 from blueprints.app import create_app
+from crm_platform.metadata.store import MetadataStore
 from crm_platform.runtime import org, users
+from crm_platform.runtime.entity_tables import EntityTables
+from crm_platform.runtime.events import EventBus
+from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.sign_in_tables import SignInFailure
 from crm_platform.runtime.tables import User
 from crm_platform.runtime.tenants import create_tenant
+from tests.web.world import DOCUMENTS, ProfiledPolicy, create_tables
 
 PASSWORD = "correct horse 9"
 _FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
@@ -37,6 +42,8 @@ class Org:
     rep_b: str
     bu_head: str
     matrix: str
+    restricted: str
+    user_ids: dict[str, int]
 
 
 def add_user(
@@ -87,6 +94,7 @@ def acme(web_engine: Engine) -> Org:
             "rep_b": ("rep.b@acme.cn", "Rep B", b.id, "en"),
             "bu_head": ("head@acme.cn", "BU Head", bu.id, "zh-Hans"),
             "matrix": ("matrix@acme.cn", "Matrix Person", a.id, "en"),
+            "restricted": ("agent@acme.cn", "Service Agent", a.id, "en"),
         }
         ids = {
             name: add_user(connection, tenant.id, email, display, unit, locale)
@@ -98,20 +106,43 @@ def acme(web_engine: Engine) -> Org:
         tenant.id, group.id, bu.id, a.id, b.id,
         rep_a="rep.a@acme.cn", rep_b="rep.b@acme.cn", bu_head="head@acme.cn",
         matrix="matrix@acme.cn",
+        restricted="agent@acme.cn",
+        user_ids=ids,
     )  # fmt: skip
 
 
 @pytest.fixture
-def app(web_engine: Engine, database_url: str) -> Flask:
-    """The application on the test database, with CSRF protection on as in production."""
+def store(web_engine: Engine) -> MetadataStore:
+    """The metadata store, creating entity tables on publish."""
+    return MetadataStore(web_engine, hooks=[create_tables])
+
+
+@pytest.fixture
+def app(web_engine: Engine, database_url: str, store: MetadataStore, acme: Org) -> Flask:
+    """The application on the test database, with CSRF protection on as in production.
+
+    Its record service gives the "restricted" user a field profile on accounts.
+    """
+    policy = ProfiledPolicy(frozenset({acme.user_ids["restricted"]}))
+    service = RecordService(web_engine, store, EntityTables(store), policy, EventBus())
     return create_app(
         {
             "SECRET_KEY": "test secret",
             "DATABASE_URL": database_url,
             "ENGINE": web_engine,
+            "METADATA_STORE": store,
+            "RECORD_SERVICE": service,
             "TESTING": True,
         }
     )
+
+
+@pytest.fixture
+def published(app: Flask, store: MetadataStore) -> RecordService:
+    """The test configuration (`tests.web.world`) published to acme; returns the record service."""
+    store.publish("acme", None, "test", documents=DOCUMENTS)
+    service: RecordService = app.extensions["crm_platform"].records
+    return service
 
 
 @pytest.fixture
