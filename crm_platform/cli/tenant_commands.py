@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from crm_platform.cli import context
 from crm_platform.errors import CrmPlatformError
@@ -23,6 +23,10 @@ def _engine() -> Iterator[Engine]:
     """The configured engine, disposed when the command ends; platform errors become messages."""
     engine = context.engine()
     try:
+        if not inspect(engine).has_table("tenants"):
+            raise click.ClickException(
+                "the database has no platform tables yet; run `crm-platform init` first"
+            )
         yield engine
     except CrmPlatformError as exc:
         raise click.ClickException(str(exc)) from exc

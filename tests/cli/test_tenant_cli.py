@@ -60,3 +60,15 @@ def test_drop_of_an_unknown_tenant_fails_without_prompting(cli: CliRunner, engin
     result = cli.invoke(main, ["tenant", "drop", "ghost"])
     assert result.exit_code != 0
     assert "there is no tenant 'ghost'" in result.output
+
+
+def test_commands_on_an_uninitialised_database_say_to_run_init(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    monkeypatch.setenv("CRM_INSTANCE_PATH", str(tmp_path / "instance"))
+    context.settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["tenant", "list"])
+    finally:
+        context.settings.cache_clear()
+    assert result.exit_code != 0
+    assert "crm-platform init" in result.output
