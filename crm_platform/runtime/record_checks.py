@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Table, select
+from sqlalchemy import DateTime, Select, Table, select
 from sqlalchemy.exc import IntegrityError
 
 from crm_platform.metadata.field_types import FIELD_TYPES, SYSTEM_FIELDS, FieldDef
@@ -130,6 +130,48 @@ def _add(errors: dict[str, list[str]], key: str, text: str) -> None:
 
 
 @dataclass(frozen=True)
+class RowReader:
+    """Selects the visible columns and turns result tuples into records, fast.
+
+    Lists are the hottest path: rows are zipped with precomputed keys (a C loop)
+    and only money and, on SQLite, date-time columns get a Python touch.
+    """
+
+    columns: tuple[Any, ...]
+    keys: tuple[str, ...]
+    money: tuple[str, ...]
+    datetimes: tuple[str, ...]
+
+    @cached_property
+    def select(self) -> Select[Any]:
+        """``SELECT <the columns>``, built once: statements are immutable and generative."""
+        return select(*self.columns)
+
+    def raw(self, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Column name -> value for each result row."""
+        keys = self.keys
+        # Rows may carry extra trailing columns (the tenant's versions); zip stops at the keys.
+        return [dict(zip(keys, row, strict=False)) for row in rows]
+
+    def finish(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Turn raw column dicts into records in place (money pairs, UTC date-times)."""
+        if self.money:
+            for record in records:
+                for key in self.money:
+                    amount = record[key]
+                    currency = record.pop(key + CURRENCY_SUFFIX)
+                    if amount is not None:
+                        record[key] = {"amount": amount, "currency": currency}
+        if self.datetimes:
+            for record in records:
+                for key in self.datetimes:
+                    value = record[key]
+                    if value is not None and value.tzinfo is None:
+                        record[key] = value.replace(tzinfo=UTC)
+        return records
+
+
+@dataclass(frozen=True)
 class EntityShape:
     """How an entity's records map onto its table, computed once per (table, entity)."""
 
@@ -139,7 +181,8 @@ class EntityShape:
     money: tuple[str, ...]
     datetimes: tuple[str, ...]
     unique: tuple[str, ...]
-    _visible: dict[frozenset[str], list[Any]] = field(default_factory=dict, compare=False)
+    naive_datetimes: bool = True
+    _readers: dict[frozenset[str], RowReader] = field(default_factory=dict, compare=False)
 
     @cached_property
     def sortable(self) -> frozenset[str]:
@@ -168,10 +211,10 @@ class EntityShape:
         types = {k: t for k, t in self._types.items() if k not in hidden}
         return {key: self.table.c[key] for key in types}, types
 
-    def visible_columns(self, hidden: frozenset[str]) -> list[Any]:
-        """The columns a read selects: system columns and every field not hidden."""
-        columns = self._visible.get(hidden)
-        if columns is None:
+    def reader(self, hidden: frozenset[str]) -> RowReader:
+        """How to select and read rows without the `hidden` fields (cached per hidden set)."""
+        reader = self._readers.get(hidden)
+        if reader is None:
             names = list(SYSTEM_COLUMN_NAMES)
             for key in self.fields:
                 if key in hidden:
@@ -179,12 +222,21 @@ class EntityShape:
                 names.append(key)
                 if key in self.money:
                     names.append(key + CURRENCY_SUFFIX)
-            columns = [self.table.c[name] for name in names]
-            self._visible[hidden] = columns
-        return columns
+            reader = RowReader(
+                columns=tuple(self.table.c[name] for name in names),
+                keys=tuple(names),
+                money=tuple(key for key in self.money if key not in hidden),
+                datetimes=self.datetimes if self.naive_datetimes else (),
+            )
+            self._readers[hidden] = reader
+        return reader
+
+    def visible_columns(self, hidden: frozenset[str]) -> tuple[Any, ...]:
+        """The columns a read selects: system columns and every field not hidden."""
+        return self.reader(hidden).columns
 
     def present(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """A record (field key -> value) from a table row."""
+        """A record (field key -> value) from a table row (a mapping of column values)."""
         record = dict(row)
         for key in self.money:
             if key in record:
@@ -225,13 +277,13 @@ class EntityShape:
         return {key: [message("unique_taken", locale)] for key in found}
 
 
-_SHAPES: dict[tuple[int, int], tuple[Table, EntityDef, EntityShape]] = {}
+_SHAPES: dict[tuple[int, int, str], tuple[Table, EntityDef, EntityShape]] = {}
 _SHAPES_LOCK = threading.Lock()
 
 
-def shape_of(table: Table, entity: EntityDef) -> EntityShape:
-    """The (cached) shape of an entity's records in `table`."""
-    key = (id(table), id(entity))
+def shape_of(table: Table, entity: EntityDef, dialect: str = "sqlite") -> EntityShape:
+    """The (cached) shape of an entity's records in `table` on `dialect`."""
+    key = (id(table), id(entity), dialect)
     cached = _SHAPES.get(key)
     if cached is not None and cached[0] is table and cached[1] is entity:
         return cached[2]
@@ -245,6 +297,7 @@ def shape_of(table: Table, entity: EntityDef) -> EntityShape:
             column.name for column in table.columns if isinstance(column.type, DateTime)
         ),
         unique=tuple(key for key, f in fields.items() if f.unique),
+        naive_datetimes=dialect == "sqlite",
     )
     with _SHAPES_LOCK:
         if len(_SHAPES) > 512:

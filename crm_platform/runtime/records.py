@@ -43,6 +43,7 @@ from crm_platform.runtime.record_checks import (
     RECORD_KEY,
     WRITABLE_SYSTEM_KEYS,
     EntityShape,
+    RowReader,
     check_references,
     check_unique,
     message,
@@ -87,6 +88,14 @@ _TENANT_QUERY = (
 )
 
 
+def _stamp_columns(tenant_id: int) -> tuple[Any, Any]:
+    """The tenant's current versions, selected alongside a speculative read."""
+    return (
+        select(_TENANTS.c.config_version).where(_TENANTS.c.id == tenant_id).scalar_subquery(),
+        select(_TENANTS.c.security_version).where(_TENANTS.c.id == tenant_id).scalar_subquery(),
+    )
+
+
 class StorageFailure(RuntimeFailure):
     """The database failed in a way the caller cannot fix by changing values; retry later."""
 
@@ -124,6 +133,7 @@ class _Context:
     tables: Mapping[str, Table]
     shape: EntityShape
     access: EntityAccess
+    speculative: bool = False
 
     @property
     def hidden(self) -> frozenset[str]:
@@ -160,6 +170,7 @@ class RecordService:
         self.events = events
         self.dialect = engine.dialect.name
         self._configs: dict[tuple[Any, ...], Configuration] = {}
+        self._tenants: dict[tuple[int, int | None], tuple[TenantState, str | None]] = {}
         self._lock = threading.Lock()
 
     # -- context ---------------------------------------------------------------------------------
@@ -196,8 +207,28 @@ class RecordService:
         )
         return state, row.unit_key
 
-    def _context(self, connection: Connection, principal: Principal, entity_key: str) -> _Context:
-        tenant, unit_key = self._tenant(connection, principal)
+    def _context(
+        self,
+        connection: Connection,
+        principal: Principal,
+        entity_key: str,
+        *,
+        speculative: bool = False,
+    ) -> _Context:
+        """The context of one operation.
+
+        `speculative` reuses the tenant state this process last read instead of
+        querying it; the read then carries the tenant's current versions along
+        (`_stamp_columns`) and is redone if they moved, so a publish or a security
+        change elsewhere is still seen by the very next read.
+        """
+        remembered = self._tenants.get((principal.tenant_id, principal.unit_id))
+        if speculative and remembered is not None:
+            tenant, unit_key = remembered
+        else:
+            tenant, unit_key = self._tenant(connection, principal)
+            self._tenants[(principal.tenant_id, principal.unit_id)] = (tenant, unit_key)
+            speculative = False
         config = self._configuration(tenant, unit_key)
         entity = config.entity(entity_key)
         physical = self._configuration(tenant, "\0physical")
@@ -212,14 +243,38 @@ class RecordService:
             entity=entity,
             table=table,
             tables=tables,
-            shape=shape_of(table, entity),
+            shape=shape_of(table, entity, self.dialect),
             access=access,
+            speculative=speculative,
         )
 
+    def _read(self, entity_key: str, principal: Principal, run: Any) -> Any:
+        """Run a read (`run(ctx) -> (result, stamp)`) on a speculative context, redone if stale."""
+        with self._transaction(entity_key, "read", read_only=True) as connection:
+            ctx = self._context(connection, principal, entity_key, speculative=True)
+            result, stamp = run(ctx)
+            if ctx.speculative and stamp != (
+                ctx.tenant.config_version,
+                ctx.tenant.security_version,
+            ):
+                ctx = self._context(connection, principal, entity_key)
+                result, _ = run(ctx)
+            return result
+
     @contextmanager
-    def _transaction(self, entity_key: str, operation: str) -> Iterator[Connection]:
-        """A transaction whose database failures surface as platform errors, never raw."""
+    def _transaction(
+        self, entity_key: str, operation: str, *, read_only: bool = False
+    ) -> Iterator[Connection]:
+        """A transaction whose database failures surface as platform errors, never raw.
+
+        Reads on PostgreSQL run in autocommit: a page or a count is one statement,
+        and BEGIN and COMMIT would double its round trips.
+        """
         try:
+            if read_only and self.dialect == "postgresql":
+                with self.engine.connect() as connection:
+                    yield connection.execution_options(isolation_level="AUTOCOMMIT")
+                return
             with self.engine.begin() as connection:
                 yield connection
         except IntegrityError:
@@ -234,7 +289,7 @@ class RecordService:
         return ctx.access.mask(record) if ctx.masked else record
 
     def _select(self, ctx: _Context) -> Any:
-        return select(*ctx.shape.visible_columns(ctx.hidden))
+        return ctx.shape.reader(ctx.hidden).select
 
     def _fetch(
         self,
@@ -274,12 +329,29 @@ class RecordService:
 
     def get(self, principal: Principal, entity_key: str, record_id: int) -> dict[str, Any]:
         """One live record as the principal may see it; `RecordNotFound` otherwise."""
-        with self._transaction(entity_key, "read") as connection:
-            ctx = self._context(connection, principal, entity_key)
-            row = self._fetch(ctx, _as_id(entity_key, record_id))
+        wanted = _as_id(entity_key, record_id)
+
+        def run(ctx: _Context) -> tuple[Any, Any]:
+            table = ctx.table
+            query = self._select(ctx).add_columns(*_stamp_columns(ctx.tenant.id))
+            query = query.where(
+                table.c.id == wanted,
+                table.c.deleted_at.is_(None),
+                ctx.access.predicate("read"),
+            )
+            row = ctx.connection.execute(query).first()
             if row is None:
-                raise RecordNotFound(entity_key, record_id)
-            return self._present(ctx, row)
+                return None, None
+            reader = ctx.shape.reader(ctx.hidden)
+            record = reader.finish(reader.raw([row]))[0]
+            if ctx.masked:
+                record = ctx.access.mask(record)
+            return record, tuple(row[-2:])
+
+        record = self._read(entity_key, principal, run)
+        if record is None:
+            raise RecordNotFound(entity_key, record_id)
+        return record
 
     def _where(
         self,
@@ -338,8 +410,8 @@ class RecordService:
         """
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidOperation(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        with self._transaction(entity_key, "read") as connection:
-            ctx = self._context(connection, principal, entity_key)
+
+        def run(ctx: _Context) -> tuple[Any, Any]:
             allowed = ctx.shape.sortable - ctx.hidden
             keys = resolve_sort(entity_key, ctx.table, sort, allowed)
             clauses = self._where(ctx, filter, search)
@@ -347,24 +419,45 @@ class RecordService:
             if cursor is not None:
                 values, backwards = decode_cursor(entity_key, keys, cursor)
                 clauses.append(keyset_predicate(keys, values, backwards))
+            reader = ctx.shape.reader(ctx.hidden)
             query = (
-                self._select(ctx)
+                reader.select.add_columns(*_stamp_columns(ctx.tenant.id))
                 .where(*clauses)
                 .order_by(*order_by(keys, backwards))
                 .limit(page_size + 1)
             )
-            rows = connection.execute(query).mappings().all()
+            result = ctx.connection.execute(query).all()
+            stamp = tuple(result[0][-2:]) if result else None
+            return self._page(
+                ctx, reader, keys, reader.raw(result), cursor, backwards, page_size
+            ), stamp
+
+        return self._read(entity_key, principal, run)
+
+    def _page(
+        self,
+        ctx: _Context,
+        reader: RowReader,
+        keys: Sequence[Any],
+        rows: list[dict[str, Any]],
+        cursor: str | None,
+        backwards: bool,
+        page_size: int,
+    ) -> Page:
         more = len(rows) > page_size
         rows = rows[:page_size]
         if backwards:
-            rows = rows[::-1]
+            rows.reverse()
         if not rows:
             return Page([], None, None)
         has_next = more if not backwards else True
         has_prev = (cursor is not None) if not backwards else more
         next_cursor = encode_cursor(keys, rows[-1], backwards=False) if has_next else None
         prev_cursor = encode_cursor(keys, rows[0], backwards=True) if has_prev else None
-        return Page([self._present(ctx, row) for row in rows], next_cursor, prev_cursor)
+        records = reader.finish(rows)
+        if ctx.masked:
+            records = [ctx.access.mask(record) for record in records]
+        return Page(records, next_cursor, prev_cursor)
 
     def count(
         self,
@@ -376,15 +469,21 @@ class RecordService:
         cap: int | None = 10000,
     ) -> Count:
         """How many live records the principal may read match; stops at `cap` (None: exact)."""
-        with self._transaction(entity_key, "count") as connection:
-            ctx = self._context(connection, principal, entity_key)
+
+        def run(ctx: _Context) -> tuple[Any, Any]:
             clauses = self._where(ctx, filter, search)
+            stamp = _stamp_columns(ctx.tenant.id)
             if cap is None:
-                query = select(func.count()).select_from(ctx.table).where(*clauses)
-                return Count(connection.execute(query).scalar_one(), True)
-            inner = select(ctx.table.c.id).where(*clauses).limit(cap + 1).subquery()
-            value = connection.execute(select(func.count()).select_from(inner)).scalar_one()
-        return Count(cap, False) if value > cap else Count(value, True)
+                query = select(func.count(), *stamp).select_from(ctx.table).where(*clauses)
+            else:
+                inner = select(ctx.table.c.id).where(*clauses).limit(cap + 1).subquery()
+                query = select(func.count(), *stamp).select_from(inner)
+            value, *versions = ctx.connection.execute(query).one()
+            if cap is not None and value > cap:
+                return Count(cap, False), tuple(versions)
+            return Count(value, True), tuple(versions)
+
+        return self._read(entity_key, principal, run)
 
     def lookup(
         self, principal: Principal, entity_key: str, query: str, limit: int = 20
