@@ -215,20 +215,53 @@ def test_new_unique_and_reference_fields_get_indexes(acme) -> None:
     assert any(name.endswith("ref_parent") for name in names)
 
 
-def test_removed_entity_keeps_its_table_until_purged(acme) -> None:
+def test_removed_entity_keeps_its_table_and_returns_with_its_data(acme) -> None:
+    connection, tenant = acme
+    lead_fields = [*BASE_FIELDS, field("source", "text", unique=True)]
+    lead = customer(lead_fields) | {"key": "lead", "label": en("Lead"), "plural_label": en("Leads")}
+    with_lead = config(customer(), lead)
+    publish(connection, tenant, V1, with_lead)
+    insert_rows(connection, table(connection, tenant, with_lead, "lead"), [{"source": "fair"}])
+    indexes = index_names(connection, tenant, "lead")
+    publish(connection, tenant, with_lead, V1)
+    assert "source" in physical_columns(connection, tenant, "lead")
+    assert {a.whole_entity for a in load_archived(connection, tenant.id)} == {True}
+
+    lead_back = customer(replace_field(lead_fields, "source", unique=None)) | {
+        "key": "lead",
+        "label": en("Lead again"),
+        "plural_label": en("Leads"),
+    }
+    back = config(customer(), lead_back)
+    assert [step.kind for step in plan_for_publish(connection, tenant, V1, back).steps] == [
+        "restore archived field",
+        "restore archived field",
+        "restore archived field",
+        "restore archived field",
+        "restore archived field",
+        "restore archived entity",
+    ]
+    publish(connection, tenant, V1, back)
+    restored = table(connection, tenant, back, "lead")
+    assert connection.execute(select(restored.c.source)).scalars().all() == ["fair"]
+    assert index_names(connection, tenant, "lead") == {str(ix.name) for ix in restored.indexes}
+    assert any(name.endswith("uq_source") for name in indexes)
+    assert not any(name.endswith("uq_source") for name in index_names(connection, tenant, "lead"))
+    assert load_archived(connection, tenant.id) == ()
+
+
+def test_purged_entity_table_is_gone_and_other_tables_stay(acme) -> None:
     connection, tenant = acme
     insert_rows(connection, table(connection, tenant, V1, "customer"), [{"name": "kept"}])
     lead = customer() | {"key": "lead", "label": en("Lead"), "plural_label": en("Leads")}
     with_lead = config(customer(), lead)
     publish(connection, tenant, V1, with_lead)
     publish(connection, tenant, with_lead, V1)
-    assert "name" in physical_columns(connection, tenant, "lead")
-    publish(connection, tenant, V1, with_lead)
-    assert load_archived(connection, tenant.id) == ()
-    publish(connection, tenant, with_lead, V1)
     purge_archived_entity(connection, tenant, "lead")
     assert physical_columns(connection, tenant, "lead") == {}
     assert row_count(connection, table(connection, tenant, V1, "customer")) == 1
+    with pytest.raises(InvalidOperation, match="is not archived"):
+        purge_archived_entity(connection, tenant, "customer")
 
 
 def test_purge_drops_an_archived_field_for_good(acme) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -215,3 +216,36 @@ def test_kind_must_be_configured_once_the_tenant_has_published(engine: Engine) -
             org.create_unit(connection, tenant.id, "x", {"en": "X"}, "galaxy", group.id)
         team = org.create_unit(connection, tenant.id, "t1", {"en": "T"}, "team", group.id)
     assert team.kind == "team"
+
+
+def test_random_moves_keep_closure_paths_and_depths_consistent(engine: Engine) -> None:
+    rng = random.Random(20261124)
+    tenant = create_tenant(engine, "moves", {"en": "Moves"})
+    with engine.begin() as connection:
+        ids = [org.create_unit(connection, tenant.id, "u0", {"en": "U0"}, "group").id]
+        for number in range(1, 16):
+            parent = rng.choice(ids)
+            unit = org.create_unit(connection, tenant.id, f"u{number}", {"en": "U"}, "x", parent)
+            ids.append(unit.id)
+        refused = 0
+        for _ in range(25):
+            unit_id, parent_id = rng.choice(ids[1:]), rng.choice(ids)
+            try:
+                org.move_unit(connection, tenant.id, unit_id, parent_id)
+            except InvalidOperation:
+                refused += 1
+                assert parent_id in org.subtree_ids(connection, unit_id)
+        parents = {u: org.get_unit(connection, tenant.id, u).parent_id for u in ids}
+        expected = set()
+        for unit in ids:
+            depth, current = 0, unit
+            while current is not None:
+                expected.add((current, unit, depth))
+                current, depth = parents[current], depth + 1
+        assert _closure_pairs(connection, tenant.id) == expected
+        for unit in ids:
+            row = org.get_unit(connection, tenant.id, unit)
+            chain = [*org.ancestors(connection, unit), unit]
+            assert row.path == "/" + "".join(f"{u}/" for u in chain)
+            assert row.depth == len(chain) - 1
+    assert 0 < refused < 25
