@@ -81,6 +81,11 @@ def web_engine(engine: Engine) -> Engine:
 @pytest.fixture
 def acme(web_engine: Engine) -> Org:
     """Tenant ``acme`` with a small tree and users (password `PASSWORD`)."""
+    return make_acme(web_engine)
+
+
+def make_acme(web_engine: Engine) -> Org:
+    """Create tenant ``acme``: group > bu > branches a and b, users at each (see `Org`)."""
     tenant = create_tenant(web_engine, "acme", {"en": "Acme Group", "zh-Hans": "艾克米集团"})
     with web_engine.begin() as connection:
         group = org.create_unit(connection, tenant.id, "group", {"en": "Group"}, "group")
@@ -123,13 +128,18 @@ def app(web_engine: Engine, database_url: str, store: MetadataStore, acme: Org) 
 
     Its record service gives the "restricted" user a field profile on accounts.
     """
+    return make_app(web_engine, database_url, store, acme)
+
+
+def make_app(engine: Engine, database_url: str, store: MetadataStore, acme: Org) -> Flask:
+    """The app on `engine` whose record service profiles the "restricted" user's fields."""
     policy = ProfiledPolicy(frozenset({acme.user_ids["restricted"]}))
-    service = RecordService(web_engine, store, EntityTables(store), policy, EventBus())
+    service = RecordService(engine, store, EntityTables(store), policy, EventBus())
     return create_app(
         {
             "SECRET_KEY": "test secret",
             "DATABASE_URL": database_url,
-            "ENGINE": web_engine,
+            "ENGINE": engine,
             "METADATA_STORE": store,
             "RECORD_SERVICE": service,
             "TESTING": True,
