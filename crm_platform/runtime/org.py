@@ -101,7 +101,9 @@ def create_unit(
 
     `kind` must be one of `kinds`; by default those of the configuration in effect
     at the parent once the tenant has published one (before that, the first
-    publish checks every unit's kind).
+    publish checks every unit's kind). Working that out merges the published
+    layers (about 10 ms), so a caller creating many units passes `kinds` from one
+    `configured_unit_kinds` call.
     """
     if not UNIT_KEY.match(key):
         raise InvalidOperation(
