@@ -354,6 +354,13 @@ def validate_rows(
                 values[key] = value
             if problem is not None:
                 _add(errors, _problem_key(key, index, single), message(problem, locale))
+        if not partial:
+            for definition in fields:
+                if definition.default is not None and definition.key not in values:
+                    default = definition.default
+                    values[definition.key] = (
+                        list(default) if isinstance(default, tuple) else default
+                    )
         normalized, problems = validate_values(fields, values, locale, partial=partial)
         for key, messages in problems.items():
             for text in messages:

@@ -51,6 +51,7 @@ from crm_platform.runtime.record_checks import (
     to_columns,
     validate_rows,
 )
+from crm_platform.runtime.record_links import apply_on_delete
 from crm_platform.runtime.record_queries import (
     MAX_PAGE_SIZE,
     Count,
@@ -94,6 +95,10 @@ def _stamp_columns(tenant_id: int) -> tuple[Any, Any]:
         select(_TENANTS.c.config_version).where(_TENANTS.c.id == tenant_id).scalar_subquery(),
         select(_TENANTS.c.security_version).where(_TENANTS.c.id == tenant_id).scalar_subquery(),
     )
+
+
+PHYSICAL = "\0physical"
+"""The `_configuration` key of the tenant's physical configuration (no unit key looks like it)."""
 
 
 class StorageFailure(RuntimeFailure):
@@ -179,7 +184,7 @@ class RecordService:
         key = (tenant.id, tenant.created_at, tenant.config_version, unit_key)
         config = self._configs.get(key)
         if config is None:
-            if unit_key == "\0physical":
+            if unit_key == PHYSICAL:
                 config = self.store.physical(tenant.key)
             else:
                 config = self.store.effective(tenant.key, unit_key)
@@ -231,7 +236,7 @@ class RecordService:
             speculative = False
         config = self._configuration(tenant, unit_key)
         entity = config.entity(entity_key)
-        physical = self._configuration(tenant, "\0physical")
+        physical = self._configuration(tenant, PHYSICAL)
         tables = self.tables.for_tenant(tenant, self.dialect, physical)
         table = tables[entity_key]
         access = self.policy.compile(connection, tenant, principal, entity, table, config)
@@ -882,6 +887,18 @@ class RecordService:
                     raise RecordInvalid(entity_key, errors)
             now = _now()
             stamp = now if delete else None
+            if delete:
+                apply_on_delete(
+                    connection,
+                    ctx.tenant.id,
+                    self._configuration(ctx.tenant, PHYSICAL),
+                    ctx.tables,
+                    entity_key,
+                    [record_id],
+                    principal.user_id,
+                    now,
+                    events,
+                )
             self._write(
                 ctx, record_id, version, {"deleted_at": stamp}, now, "delete", deleted=not delete
             )

@@ -88,6 +88,19 @@ PRODUCT = {
     "fields": [_field("name", "text", required=True), _field("code", "text", unique=True)],
 }
 
+NOTE = {
+    "kind": "entity",
+    "key": "note",
+    "label": _label("Note"),
+    "plural_label": _label("Notes"),
+    "ownership": "user_owned",
+    "title_field": "text",
+    "fields": [
+        _field("text", "text", required=True),
+        _field("contact", "reference", target="contact", on_delete="cascade"),
+    ],
+}
+
 ACCOUNT_VIEW = {
     "kind": "list_view",
     "key": "accounts_by_name",
@@ -97,7 +110,7 @@ ACCOUNT_VIEW = {
     "default_sort": [{"field": "city", "direction": "asc"}],
 }
 
-DOCUMENTS = [ACCOUNT, CONTACT, PRODUCT, ACCOUNT_VIEW]
+DOCUMENTS = [ACCOUNT, CONTACT, NOTE, PRODUCT, ACCOUNT_VIEW]
 
 
 def _create_tables(
