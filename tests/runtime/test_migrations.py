@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 
 from crm_platform.metadata.tables import Tenant
 from crm_platform.runtime.errors import InvalidOperation, UnsafeMigration
@@ -309,3 +312,40 @@ def test_type_rebuild_keeps_archived_columns_and_indexes(acme) -> None:
     restored = table(connection, tenant, config(customer(back)), "customer")
     rows = connection.execute(select(restored.c.code, restored.c.note).order_by(restored.c.id))
     assert [tuple(row) for row in rows] == [(1, "first"), (2, "second")]
+
+
+CONVERSION_CASES = [
+    # (from field, to field, stored values, converted values or the ids (1-based) refused)
+    (field("n", "integer"), field("n", "decimal", scale=2), [3, -4], [3, -4]),
+    (field("n", "decimal", scale=2), field("n", "integer"), [3, 2.5, 7], {2}),
+    (field("n", "integer"), field("n", "text", max_length=3), [12, 12345], {2}),
+    (field("n", "integer"), field("n", "text"), [12, -5], ["12", "-5"]),
+    (field("n", "text"), field("n", "decimal", scale=1), ["1.5", "x", "2.25"], {2, 3}),
+    (field("n", "text"), field("n", "date"), ["2024-01-01"], {1}),
+    (field("n", "decimal", scale=4), field("n", "decimal", scale=2), [1.25, 1.255], {2}),
+]
+
+
+@pytest.mark.parametrize(("source", "target", "stored", "outcome"), CONVERSION_CASES)
+def test_conversion_matrix(acme, source, target, stored, outcome) -> None:
+    connection, tenant = acme
+    before = config(customer([*BASE_FIELDS, source]))
+    after = config(customer([*BASE_FIELDS, target]))
+    publish(connection, tenant, V1, before)
+    raw = sql_table(
+        table(connection, tenant, before, "customer").name,
+        *(sql_column(name) for name in ("id", "n", "created_at", "updated_at", "version")),
+        schema=table(connection, tenant, before, "customer").schema,
+    )
+    now = datetime.now(UTC)
+    for value in stored:
+        connection.execute(raw.insert().values(n=value, created_at=now, updated_at=now, version=1))
+    if isinstance(outcome, set):
+        with pytest.raises(MigrationRefused) as refused:
+            publish(connection, tenant, before, after)
+        assert {row_id for row_id, _ in refused.value.offending[0].sample} == outcome
+        return
+    publish(connection, tenant, before, after)
+    values = connection.execute(select(raw.c.n).order_by(raw.c.id)).scalars().all()
+    # PostgreSQL returns NUMERIC as Decimal('3.00'), SQLite as 3: compare as numbers.
+    assert [float(v) if isinstance(v, Decimal) else v for v in values] == outcome
