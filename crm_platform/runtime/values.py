@@ -45,7 +45,9 @@ from crm_platform.errors import ErrorCode
 from crm_platform.runtime import regions
 from crm_platform.runtime.errors import RuntimeFailure
 from crm_platform.runtime.phones import normalize_cn_phone
-from crm_platform.runtime.uscc import has_uscc_shape, uscc_check_character
+from crm_platform.runtime.uscc import has_uscc_shape
+from crm_platform.runtime.uscc import is_valid_uscc as is_valid_uscc
+from crm_platform.runtime.uscc import uscc_check_character as uscc_check_character
 from crm_platform.runtime.value_messages import message
 
 PROVINCE_CODES = frozenset(

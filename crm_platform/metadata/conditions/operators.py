@@ -122,7 +122,7 @@ def fold_case(text: str) -> str:
 
 def _present(column: ColumnElement[Any], operands: Sequence[Any]) -> list[ColumnElement[bool]]:
     # Guards that make a comparison FALSE, never NULL, when a side is empty.
-    guards = [column.is_not(None)]
+    guards: list[ColumnElement[bool]] = [column.is_not(None)]
     guards.extend(o.is_not(None) for o in operands if isinstance(o, ColumnElement))
     return guards
 
