@@ -29,7 +29,7 @@ from crm_platform.runtime.record_queries import sortable_columns
 from crm_platform.runtime.tables import User
 
 if TYPE_CHECKING:
-    from crm_platform.runtime.records import _Context
+    from crm_platform.runtime.record_reads import OperationContext
 
 USERS: Table = User.__table__  # type: ignore[assignment]
 UNITS: Table = OrgUnit.__table__  # type: ignore[assignment]
@@ -310,7 +310,7 @@ def shape_of(table: Table, entity: EntityDef, dialect: str = "sqlite") -> Entity
 
 
 def validate_rows(
-    ctx: _Context,
+    ctx: OperationContext,
     rows: Sequence[Mapping[str, Any]],
     *,
     partial: bool,
@@ -398,7 +398,7 @@ def _existing(connection: Any, column: Any, ids: set[Any], *where: Any) -> set[A
 
 
 def check_references(
-    ctx: _Context,
+    ctx: OperationContext,
     rows: Sequence[Mapping[str, Any]],
     errors: dict[str, list[str]],
     *,
@@ -425,7 +425,7 @@ def check_references(
 
 
 def _lookup(
-    ctx: _Context, definition: FieldDef, tenant_id: int, active_only: bool
+    ctx: OperationContext, definition: FieldDef, tenant_id: int, active_only: bool
 ) -> tuple[Any, tuple[Any, ...], str]:
     """(id column, conditions, problem) that decide whether a value of the field exists."""
     if definition.type == "user":
@@ -442,7 +442,7 @@ def _lookup(
 
 
 def check_unique(
-    ctx: _Context,
+    ctx: OperationContext,
     rows: Sequence[Mapping[str, Any]],
     errors: dict[str, list[str]],
     *,

@@ -12,105 +12,39 @@ audit entry in the same transaction, and publish a `RecordEvent` after COMMIT.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import IntegrityError
 
-from crm_platform.metadata.conditions import ConditionContext, compile_condition
-from crm_platform.metadata.field_types import FIELD_TYPES
-from crm_platform.metadata.model import Configuration, EntityDef
-from crm_platform.metadata.tables import OrgUnit, Tenant
 from crm_platform.runtime import audit
-from crm_platform.runtime.entity_tables import EntityTables
-from crm_platform.runtime.errors import (
-    AccessDenied,
-    InvalidOperation,
-    RecordInvalid,
-    RecordNotFound,
-    RuntimeFailure,
-    StaleVersion,
-)
-from crm_platform.runtime.events import EventBus, RecordEvent
-from crm_platform.runtime.policy import AccessPolicy, EntityAccess, TenantState
+from crm_platform.runtime.errors import AccessDenied, RecordInvalid, RecordNotFound, StaleVersion
+from crm_platform.runtime.events import RecordEvent
+from crm_platform.runtime.policy import TenantState
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.record_checks import (
-    RECORD_KEY,
     WRITABLE_SYSTEM_KEYS,
-    EntityShape,
-    RowReader,
     check_references,
     check_unique,
     message,
-    shape_of,
     to_columns,
     validate_rows,
 )
 from crm_platform.runtime.record_links import apply_on_delete
-from crm_platform.runtime.record_queries import (
-    MAX_PAGE_SIZE,
-    Count,
-    Page,
-    decode_cursor,
-    encode_cursor,
-    keyset_predicate,
-    order_by,
-    resolve_sort,
+from crm_platform.runtime.record_queries import Count, Page
+from crm_platform.runtime.record_reads import (
+    PHYSICAL,
+    OperationContext,
+    RecordReads,
+    StorageFailure,
+    as_record_id,
+    utc_now,
 )
 
 __all__ = ["BulkResult", "Count", "Page", "RecordService", "StorageFailure"]
-
-_TENANTS: Table = Tenant.__table__  # type: ignore[assignment]
-_UNITS: Table = OrgUnit.__table__  # type: ignore[assignment]
-
-# The one query every operation starts with: the tenant's namespace and versions, and the
-# key of the principal's unit (which configuration layer applies), in one round trip.
-_TENANT_QUERY = (
-    select(
-        _TENANTS.c.id,
-        _TENANTS.c.key,
-        _TENANTS.c.namespace,
-        _TENANTS.c.config_version,
-        _TENANTS.c.security_version,
-        _TENANTS.c.created_at,
-        _UNITS.c.key.label("unit_key"),
-    )
-    .select_from(
-        _TENANTS.outerjoin(
-            _UNITS, and_(_UNITS.c.id == bindparam("unit_id"), _UNITS.c.tenant_id == _TENANTS.c.id)
-        )
-    )
-    .where(_TENANTS.c.id == bindparam("tenant_id"))
-)
-
-
-def _stamp_columns(tenant_id: int) -> tuple[Any, Any]:
-    """The tenant's current versions, selected alongside a speculative read."""
-    return (
-        select(_TENANTS.c.config_version).where(_TENANTS.c.id == tenant_id).scalar_subquery(),
-        select(_TENANTS.c.security_version).where(_TENANTS.c.id == tenant_id).scalar_subquery(),
-    )
-
-
-PHYSICAL = "\0physical"
-"""The `_configuration` key of the tenant's physical configuration (no unit key looks like it)."""
-
-
-class StorageFailure(RuntimeFailure):
-    """The database failed in a way the caller cannot fix by changing values; retry later."""
-
-    def __init__(self, entity: str, operation: str):
-        self.entity = entity
-        self.operation = operation
-        super().__init__(
-            f"the database could not {operation} {entity} records right now; try again, and "
-            "tell an administrator if it keeps failing"
-        )
 
 
 @dataclass(frozen=True)
@@ -125,417 +59,8 @@ class BulkResult:
         return len(self.ids)
 
 
-@dataclass(frozen=True)
-class _Context:
-    """Everything one operation needs about the tenant, entity and principal's access."""
-
-    connection: Connection
-    tenant: TenantState
-    principal: Principal
-    config: Configuration
-    entity: EntityDef
-    table: Table
-    tables: Mapping[str, Table]
-    shape: EntityShape
-    access: EntityAccess
-    speculative: bool = False
-
-    @property
-    def hidden(self) -> frozenset[str]:
-        levels = self.access.field_levels
-        if not levels:
-            return frozenset()
-        return frozenset(key for key, level in levels.items() if level == "hidden")
-
-    @property
-    def masked(self) -> bool:
-        return any(level == "masked" for level in self.access.field_levels.values())
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class RecordService:
+class RecordService(RecordReads):
     """Create, read, update, delete, restore, list, count, bulk-create and audit records."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        store: Any,
-        tables: EntityTables,
-        policy: AccessPolicy,
-        events: EventBus,
-    ):
-        """`store` is the `MetadataStore` (effective and physical configurations)."""
-        self.engine = engine
-        self.store = store
-        self.tables = tables
-        self.policy = policy
-        self.events = events
-        self.dialect = engine.dialect.name
-        self._configs: dict[tuple[Any, ...], Configuration] = {}
-        self._tenants: dict[tuple[int, int | None], tuple[TenantState, str | None]] = {}
-        self._lock = threading.Lock()
-
-    # -- context ---------------------------------------------------------------------------------
-
-    def _configuration(self, tenant: TenantState, unit_key: str | None) -> Configuration:
-        key = (tenant.id, tenant.created_at, tenant.config_version, unit_key)
-        config = self._configs.get(key)
-        if config is None:
-            if unit_key == PHYSICAL:
-                config = self.store.physical(tenant.key)
-            else:
-                config = self.store.effective(tenant.key, unit_key)
-            with self._lock:
-                for old in [k for k in self._configs if k[0] == tenant.id and k[1:3] != key[1:3]]:
-                    del self._configs[old]
-                self._configs[key] = config
-        return config
-
-    def _tenant(self, connection: Connection, principal: Principal) -> tuple[TenantState, Any]:
-        row = connection.execute(
-            _TENANT_QUERY, {"tenant_id": principal.tenant_id, "unit_id": principal.unit_id}
-        ).first()
-        if row is None:
-            raise InvalidOperation(
-                f"the principal's tenant #{principal.tenant_id} does not exist; sign in again"
-            )
-        state = TenantState(
-            id=row.id,
-            key=row.key,
-            namespace=row.namespace,
-            config_version=row.config_version,
-            security_version=row.security_version,
-            created_at=row.created_at,
-        )
-        return state, row.unit_key
-
-    def _context(
-        self,
-        connection: Connection,
-        principal: Principal,
-        entity_key: str,
-        *,
-        speculative: bool = False,
-    ) -> _Context:
-        """The context of one operation.
-
-        `speculative` reuses the tenant state this process last read instead of
-        querying it; the read then carries the tenant's current versions along
-        (`_stamp_columns`) and is redone if they moved, so a publish or a security
-        change elsewhere is still seen by the very next read.
-        """
-        remembered = self._tenants.get((principal.tenant_id, principal.unit_id))
-        if speculative and remembered is not None:
-            tenant, unit_key = remembered
-        else:
-            tenant, unit_key = self._tenant(connection, principal)
-            self._tenants[(principal.tenant_id, principal.unit_id)] = (tenant, unit_key)
-            speculative = False
-        config = self._configuration(tenant, unit_key)
-        entity = config.entity(entity_key)
-        physical = self._configuration(tenant, PHYSICAL)
-        tables = self.tables.for_tenant(tenant, self.dialect, physical)
-        table = tables[entity_key]
-        access = self.policy.compile(connection, tenant, principal, entity, table, config)
-        return _Context(
-            connection=connection,
-            tenant=tenant,
-            principal=principal,
-            config=config,
-            entity=entity,
-            table=table,
-            tables=tables,
-            shape=shape_of(table, entity, self.dialect),
-            access=access,
-            speculative=speculative,
-        )
-
-    def _read(self, entity_key: str, principal: Principal, run: Any) -> Any:
-        """Run a read (`run(ctx) -> (result, stamp)`) on a speculative context, redone if stale."""
-        with self._transaction(entity_key, "read", read_only=True) as connection:
-            ctx = self._context(connection, principal, entity_key, speculative=True)
-            result, stamp = run(ctx)
-            if ctx.speculative and stamp != (
-                ctx.tenant.config_version,
-                ctx.tenant.security_version,
-            ):
-                ctx = self._context(connection, principal, entity_key)
-                result, _ = run(ctx)
-            return result
-
-    @contextmanager
-    def _transaction(
-        self, entity_key: str, operation: str, *, read_only: bool = False
-    ) -> Iterator[Connection]:
-        """A transaction whose database failures surface as platform errors, never raw.
-
-        Reads on PostgreSQL run in autocommit: a page or a count is one statement,
-        and BEGIN and COMMIT would double its round trips.
-        """
-        try:
-            if read_only and self.dialect == "postgresql":
-                with self.engine.connect() as connection:
-                    yield connection.execution_options(isolation_level="AUTOCOMMIT")
-                return
-            with self.engine.begin() as connection:
-                yield connection
-        except IntegrityError:
-            raise RecordInvalid(entity_key, {RECORD_KEY: [message("conflict", "en")]}) from None
-        except DBAPIError as exc:
-            raise StorageFailure(entity_key, operation) from exc
-
-    # -- reading ---------------------------------------------------------------------------------
-
-    def _present(self, ctx: _Context, row: Mapping[str, Any]) -> dict[str, Any]:
-        record = ctx.shape.present(row)
-        return ctx.access.mask(record) if ctx.masked else record
-
-    def _select(self, ctx: _Context) -> Any:
-        return ctx.shape.reader(ctx.hidden).select
-
-    def _fetch(
-        self,
-        ctx: _Context,
-        record_id: int,
-        privilege: str = "read",
-        *,
-        deleted: bool | None = False,
-        for_update: bool = False,
-    ) -> Mapping[str, Any] | None:
-        table = ctx.table
-        query = self._select(ctx).where(
-            table.c.id == record_id,
-            ctx.access.predicate(privilege),  # type: ignore[arg-type]
-        )
-        if deleted is not None:
-            query = query.where(
-                table.c.deleted_at.is_not(None) if deleted else table.c.deleted_at.is_(None)
-            )
-        if for_update and self.dialect == "postgresql":
-            query = query.with_for_update()
-        return ctx.connection.execute(query).mappings().first()
-
-    def _require(
-        self, ctx: _Context, record_id: int, privilege: str, *, deleted: bool = False
-    ) -> Mapping[str, Any]:
-        """The row if the principal holds `privilege` on it; else not found or denied.
-
-        A row the principal cannot even read is "not found", so existence never leaks.
-        """
-        row = self._fetch(ctx, record_id, privilege, deleted=deleted, for_update=True)
-        if row is not None:
-            return row
-        if privilege != "read" and self._fetch(ctx, record_id, "read", deleted=deleted):
-            raise AccessDenied(ctx.entity.key, privilege, f"record {record_id}")
-        raise RecordNotFound(ctx.entity.key, record_id)
-
-    def get(self, principal: Principal, entity_key: str, record_id: int) -> dict[str, Any]:
-        """One live record as the principal may see it; `RecordNotFound` otherwise."""
-        wanted = _as_id(entity_key, record_id)
-
-        def run(ctx: _Context) -> tuple[Any, Any]:
-            table = ctx.table
-            query = self._select(ctx).add_columns(*_stamp_columns(ctx.tenant.id))
-            query = query.where(
-                table.c.id == wanted,
-                table.c.deleted_at.is_(None),
-                ctx.access.predicate("read"),
-            )
-            row = ctx.connection.execute(query).first()
-            if row is None:
-                return None, None
-            reader = ctx.shape.reader(ctx.hidden)
-            record = reader.finish(reader.raw([row]))[0]
-            if ctx.masked:
-                record = ctx.access.mask(record)
-            return record, tuple(row[-2:])
-
-        record = self._read(entity_key, principal, run)
-        if record is None:
-            raise RecordNotFound(entity_key, record_id)
-        return record
-
-    def _where(
-        self,
-        ctx: _Context,
-        filter: Any,
-        search: str | None,
-        privilege: str = "read",
-    ) -> list[Any]:
-        table = ctx.table
-        clauses = [table.c.deleted_at.is_(None), ctx.access.predicate(privilege)]  # type: ignore[arg-type]
-        if filter is not None or (search and search.strip()):
-            columns, types = ctx.shape.condition_columns(ctx.hidden)
-            condition_context = ConditionContext(
-                user_id=ctx.principal.user_id,
-                unit_id=ctx.principal.unit_id,
-                unit_ids=ctx.principal.team_ids
-                or ((ctx.principal.unit_id,) if ctx.principal.unit_id else ()),
-            )
-            if filter is not None:
-                clauses.append(compile_condition(filter, columns, types, condition_context))
-            if search and search.strip():
-                searchable = [
-                    key
-                    for key in ctx.shape.search_fields
-                    if key in types and FIELD_TYPES[types[key]].textual
-                ]
-                if not searchable:
-                    raise InvalidOperation(
-                        f"{ctx.entity.key} has no text fields you may search; use a filter"
-                    )
-                condition = {
-                    "any": [
-                        {"field": key, "op": "contains", "value": search.strip()}
-                        for key in searchable
-                    ]
-                }
-                clauses.append(compile_condition(condition, columns, types, condition_context))
-        return clauses
-
-    def list(
-        self,
-        principal: Principal,
-        entity_key: str,
-        *,
-        filter: Any = None,
-        search: str | None = None,
-        sort: Sequence[tuple[str, str]] | None = None,
-        page_size: int = 50,
-        cursor: str | None = None,
-    ) -> Page:
-        """One page of live records, by keyset over `sort` (+ id), as the principal may see them.
-
-        `filter` is a condition-language tree; `search` matches the entity's text
-        search fields; `sort` names indexed fields only. Pass a page's `next_cursor`
-        or `prev_cursor` back as `cursor` to move; a cursor only fits its own sort.
-        """
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidOperation(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-
-        def run(ctx: _Context) -> tuple[Any, Any]:
-            allowed = ctx.shape.sortable - ctx.hidden
-            keys = resolve_sort(entity_key, ctx.table, sort, allowed)
-            clauses = self._where(ctx, filter, search)
-            backwards = False
-            if cursor is not None:
-                values, backwards = decode_cursor(entity_key, keys, cursor)
-                clauses.append(keyset_predicate(keys, values, backwards))
-            reader = ctx.shape.reader(ctx.hidden)
-            query = (
-                reader.select.add_columns(*_stamp_columns(ctx.tenant.id))
-                .where(*clauses)
-                .order_by(*order_by(keys, backwards))
-                .limit(page_size + 1)
-            )
-            result = ctx.connection.execute(query).all()
-            stamp = tuple(result[0][-2:]) if result else None
-            return self._page(
-                ctx, reader, keys, reader.raw(result), cursor, backwards, page_size
-            ), stamp
-
-        return self._read(entity_key, principal, run)
-
-    def _page(
-        self,
-        ctx: _Context,
-        reader: RowReader,
-        keys: Sequence[Any],
-        rows: list[dict[str, Any]],
-        cursor: str | None,
-        backwards: bool,
-        page_size: int,
-    ) -> Page:
-        more = len(rows) > page_size
-        rows = rows[:page_size]
-        if backwards:
-            rows.reverse()
-        if not rows:
-            return Page([], None, None)
-        has_next = more if not backwards else True
-        has_prev = (cursor is not None) if not backwards else more
-        next_cursor = encode_cursor(keys, rows[-1], backwards=False) if has_next else None
-        prev_cursor = encode_cursor(keys, rows[0], backwards=True) if has_prev else None
-        records = reader.finish(rows)
-        if ctx.masked:
-            records = [ctx.access.mask(record) for record in records]
-        return Page(records, next_cursor, prev_cursor)
-
-    def count(
-        self,
-        principal: Principal,
-        entity_key: str,
-        *,
-        filter: Any = None,
-        search: str | None = None,
-        cap: int | None = 10000,
-    ) -> Count:
-        """How many live records the principal may read match; stops at `cap` (None: exact)."""
-
-        def run(ctx: _Context) -> tuple[Any, Any]:
-            clauses = self._where(ctx, filter, search)
-            stamp = _stamp_columns(ctx.tenant.id)
-            if cap is None:
-                query = select(func.count(), *stamp).select_from(ctx.table).where(*clauses)
-            else:
-                inner = select(ctx.table.c.id).where(*clauses).limit(cap + 1).subquery()
-                query = select(func.count(), *stamp).select_from(inner)
-            value, *versions = ctx.connection.execute(query).one()
-            if cap is not None and value > cap:
-                return Count(cap, False), tuple(versions)
-            return Count(value, True), tuple(versions)
-
-        return self._read(entity_key, principal, run)
-
-    def lookup(
-        self, principal: Principal, entity_key: str, query: str, limit: int = 20
-    ) -> list[dict[str, Any]]:
-        """Records for a reference picker: ``{"id", "title"}`` of readable live records."""
-        with self._transaction(entity_key, "read") as connection:
-            ctx = self._context(connection, principal, entity_key)
-            title = ctx.entity.title_field
-            title_column = ctx.table.c[title] if title not in ctx.hidden else ctx.table.c.id
-            clauses = self._where(ctx, None, query if query and query.strip() else None)
-            ordering = (
-                [title_column.asc(), ctx.table.c.id.asc()]
-                if title in ctx.shape.sortable and title not in ctx.hidden
-                else [ctx.table.c.updated_at.desc(), ctx.table.c.id.desc()]
-            )
-            rows = connection.execute(
-                select(ctx.table.c.id, title_column.label("title"))
-                .where(*clauses)
-                .order_by(*ordering)
-                .limit(max(1, min(limit, MAX_PAGE_SIZE)))
-            ).all()
-            items = [{"id": row.id, "title": row.title} for row in rows]
-            if ctx.masked and ctx.access.field_levels.get(title) == "masked":
-                items = [
-                    {"id": item["id"], "title": ctx.access.mask({title: item["title"]})[title]}
-                    for item in items
-                ]
-        return items
-
-    def history(
-        self, principal: Principal, entity_key: str, record_id: int
-    ) -> list[audit.AuditRecord]:
-        """The audit trail of a record the principal may read (deleted ones too), oldest first.
-
-        Hidden fields are left out of every entry; masked ones are masked.
-        """
-        with self._transaction(entity_key, "read") as connection:
-            ctx = self._context(connection, principal, entity_key)
-            record_id = _as_id(entity_key, record_id)
-            if self._fetch(ctx, record_id, deleted=None) is None:
-                raise RecordNotFound(entity_key, record_id)
-            entries = audit.history(connection, ctx.tenant.id, entity_key, record_id)
-        hidden = ctx.hidden
-        masked = {k for k, level in ctx.access.field_levels.items() if level == "masked"}
-        if not hidden and not masked:
-            return entries
-        return [_filter_entry(entry, ctx, hidden, masked) for entry in entries]
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -570,7 +95,7 @@ class RecordService:
         events: list[RecordEvent] = []
         with self._transaction(entity_key, "create") as connection:
             ctx = self._context(connection, principal, entity_key)
-            now = _now()
+            now = utc_now()
             prepared, errors = validate_rows(
                 ctx, rows, partial=False, single=single, defaults=self._defaults(ctx)
             )
@@ -641,11 +166,13 @@ class RecordService:
         self.events.publish_all(events)
         return created
 
-    def _insert_one(self, ctx: _Context, values: Mapping[str, Any]) -> int:
+    def _insert_one(self, ctx: OperationContext, values: Mapping[str, Any]) -> int:
         statement = ctx.table.insert().returning(ctx.table.c.id)
         return int(ctx.connection.execute(statement, values).scalar_one())
 
-    def _insert_many(self, ctx: _Context, rows: list[dict[str, Any]], chunk: int) -> list[int]:
+    def _insert_many(
+        self, ctx: OperationContext, rows: list[dict[str, Any]], chunk: int
+    ) -> list[int]:
         """Insert rows with ids allocated up front, so the driver's plain executemany applies.
 
         RETURNING over many rows makes SQLite insert one row per statement and
@@ -674,7 +201,7 @@ class RecordService:
             connection.execute(statement, rows[start : start + chunk])
         return ids
 
-    def _defaults(self, ctx: _Context) -> dict[str, Any]:
+    def _defaults(self, ctx: OperationContext) -> dict[str, Any]:
         """System values a new record gets unless the caller sets them."""
         ownership = ctx.entity.ownership
         if ownership == "master":
@@ -686,7 +213,7 @@ class RecordService:
 
     def _check_ownership(
         self,
-        ctx: _Context,
+        ctx: OperationContext,
         rows: Sequence[Mapping[str, Any]],
         given: Sequence[Mapping[str, Any]],
         errors: dict[str, list[str]],
@@ -730,7 +257,7 @@ class RecordService:
         `AccessDenied` if the principal may read but not update it, or if the
         change would move it out of their update scope.
         """
-        record_id = _as_id(entity_key, record_id)
+        record_id = as_record_id(entity_key, record_id)
         events: list[RecordEvent] = []
         with self._transaction(entity_key, "update") as connection:
             ctx = self._context(connection, principal, entity_key)
@@ -759,7 +286,7 @@ class RecordService:
             check_unique(ctx, [column_values], errors, single=True, exclude_id=record_id)
             if errors:
                 raise RecordInvalid(entity_key, errors)
-            now = _now()
+            now = utc_now()
             changes_audit = audit.diff(before, values)
             row = self._write(ctx, record_id, expected_version, column_values, now, "update")
             audit.append(
@@ -788,7 +315,7 @@ class RecordService:
 
     def _write(
         self,
-        ctx: _Context,
+        ctx: OperationContext,
         record_id: int,
         expected_version: int,
         column_values: Mapping[str, Any],
@@ -866,7 +393,7 @@ class RecordService:
         *,
         delete: bool,
     ) -> dict[str, Any] | None:
-        record_id = _as_id(entity_key, record_id)
+        record_id = as_record_id(entity_key, record_id)
         events: list[RecordEvent] = []
         with self._transaction(entity_key, "delete" if delete else "restore") as connection:
             ctx = self._context(connection, principal, entity_key)
@@ -885,7 +412,7 @@ class RecordService:
                 )
                 if errors:
                     raise RecordInvalid(entity_key, errors)
-            now = _now()
+            now = utc_now()
             stamp = now if delete else None
             if delete:
                 apply_on_delete(
@@ -956,7 +483,7 @@ class RecordService:
             created_at=getattr(tenant, "created_at", None),
         )
         tables = self.tables.for_tenant(state, connection.dialect.name, physical)
-        now = _now()
+        now = utc_now()
         moved = 0
         for entity in physical.entities.values():
             if entity.ownership == "master" or entity.key not in tables:
@@ -996,41 +523,3 @@ class RecordService:
             )
             moved += len(ids)
         return moved
-
-
-def _as_id(entity_key: str, record_id: Any) -> int:
-    """A record id from the caller; anything that is not a positive integer is "not found"."""
-    try:
-        value = int(record_id)
-    except (TypeError, ValueError):
-        raise RecordNotFound(entity_key, record_id) from None
-    if (
-        value <= 0
-        or isinstance(record_id, bool)
-        or value != record_id
-        and not isinstance(record_id, str)
-    ):
-        raise RecordNotFound(entity_key, record_id)
-    return value
-
-
-def _filter_entry(
-    entry: audit.AuditRecord, ctx: _Context, hidden: frozenset[str], masked: set[str]
-) -> audit.AuditRecord:
-    changes: dict[str, tuple[Any, Any]] = {}
-    for key, (before, after) in entry.changes.items():
-        if key in hidden:
-            continue
-        if key in masked:
-            before = ctx.access.mask({key: before}).get(key) if before is not None else None
-            after = ctx.access.mask({key: after}).get(key) if after is not None else None
-        changes[key] = (before, after)
-    return audit.AuditRecord(
-        id=entry.id,
-        entity=entry.entity,
-        record_id=entry.record_id,
-        action=entry.action,
-        actor_id=entry.actor_id,
-        at=entry.at,
-        changes=changes,
-    )
