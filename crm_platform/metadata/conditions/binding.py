@@ -25,6 +25,7 @@ from crm_platform.metadata.conditions.tree import (
     ContextRef,
     context_ref,
     is_comparison,
+    iter_comparisons,
 )
 
 
@@ -241,8 +242,6 @@ def iter_problems(
     For the semantic validator: each yielded error carries a JSON pointer (under
     `pointer`), a stable `reason` code and a message an analyst can act on.
     """
-    from crm_platform.metadata.conditions.tree import iter_comparisons
-
     try:
         comparisons = list(iter_comparisons(condition, pointer))
     except ConditionError as exc:

@@ -292,7 +292,11 @@ def _in_unit_subtree_clause(
     if not units:
         return false()
     closure = env.closure
-    descendants = select(closure.c.descendant_id).where(closure.c.ancestor_id.in_(units))
+    ancestor = closure.c.ancestor_id
+    # One unit is the hot path (subtree scope): keep it the plain `ancestor_id = :unit`.
+    descendants = select(closure.c.descendant_id).where(
+        ancestor == units[0] if len(units) == 1 else ancestor.in_(units)
+    )
     return and_(column.is_not(None), column.in_(descendants.scalar_subquery()))
 
 
