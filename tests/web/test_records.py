@@ -88,3 +88,311 @@ def test_new_form_has_sections_widgets_and_conditions(
     assert "data-visible-when=" in block.group(0)
     locked = re.search(r'data-field="amount"[^>]*data-readonly-when="([^"]+)"', page)
     assert locked and "&#34;won&#34;" in locked.group(1)
+
+
+def test_list_shows_configured_columns_and_count(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    create(published, acme, "rep_a", name="Alpha Trading", city="Hangzhou")
+    sign_in(client, acme.rep_a)
+    page = text(client.get("/r/account/"))
+    headers = re.findall(r"<th scope=\"col\"[^>]*>\s*(?:<a [^>]*>)?([^<]+)", page)
+    assert [h.strip() for h in headers] == [
+        "Name", "Credit code", "Stage", "Amount", "City", "Phone", "Secret", "Updated at",
+    ]  # fmt: skip
+    assert "Alpha Trading" in page
+    assert re.search(r'id="record-count">\s*1 records', page)
+
+
+def _record_id(response) -> int:
+    found = re.search(r"/r/\w+/(\d+)$", response.headers["Location"])
+    assert found, response.headers.get("Location")
+    return int(found.group(1))
+
+
+def test_create_shows_validation_messages_beside_fields_then_saves(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    sign_in(client, acme.rep_a)
+    bad = form_post(
+        client,
+        "/r/account/new",
+        {"name": "", "uscc": "91350100000000001X", "stage": "open", "employees": "many"},
+        "/r/account/new",
+    )
+    assert bad.status_code == 422
+    page = text(bad)
+    for key in ("name", "uscc", "employees"):
+        assert re.search(
+            rf'<p class="field-error" id="error-{key}" role="alert">[^<]+</p>', page
+        ), key
+    # What the user typed is kept.
+    assert 'value="91350100000000001X"' in page and 'value="many"' in page
+    good = form_post(
+        client,
+        "/r/account/new",
+        {"name": "Beta Machinery", "uscc": uscc(7), "stage": "open", "amount": "1,200.50",
+         "amount_currency": "USD", "region": "330106", "founded": "2019-05-04"},
+        "/r/account/new",
+    )  # fmt: skip
+    assert good.status_code == 302
+    shown = text(client.get(good.headers["Location"]))
+    assert "Beta Machinery" in shown and uscc(7) in shown
+    assert '<dd data-field="amount">$1,200.50</dd>' in shown
+    assert "Zhejiang / Hangzhou / Xihu District" in shown
+    assert "May 4, 2019" in shown
+    assert re.search(r'id="record-owner">Rep A<', shown)
+    assert re.search(r'id="record-unit">Branch A<', shown)
+
+
+def test_record_of_a_sibling_branch_is_404_by_list_url_and_picker(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    record = create(published, acme, "rep_a", name="Gamma Secret Works")
+    sign_in(client, acme.rep_b)
+    assert "Gamma Secret Works" not in text(client.get("/r/account/"))
+    for path in (f"/r/account/{record['id']}", f"/r/account/{record['id']}/edit"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "Gamma" not in text(response)
+    assert client.get("/api/lookup/account?q=Gamma").get_json() == {"results": []}
+    token = csrf_token(client, "/r/account/")
+    update = client.post(
+        f"/r/account/{record['id']}/edit",
+        data={"csrf_token": token, "_version": "1", "name": "Stolen"},
+    )
+    assert update.status_code == 404
+    assert (
+        published.get(principal(published, acme.user_ids["rep_a"]), "account", record["id"])["name"]
+        == "Gamma Secret Works"
+    )
+
+
+def test_bu_head_sees_the_records_of_the_branches_below(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    create(published, acme, "rep_a", name="Delta A")
+    create(published, acme, "rep_b", name="Delta B")
+    sign_in(client, acme.bu_head)
+    page = text(client.get("/r/account/"))
+    assert "Delta A" in page and "Delta B" in page
+    lookup = client.get("/api/lookup/account?q=Delta").get_json()["results"]
+    assert sorted(item["title"] for item in lookup) == ["Delta A", "Delta B"]
+
+
+def test_unit_context_changes_what_the_list_shows(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    create(published, acme, "rep_b", name="Epsilon B")
+    sign_in(client, acme.matrix)  # works at branch A by default, also holds a role at the BU
+    assert "Epsilon B" not in text(client.get("/r/account/"))
+    form_post(client, "/unit-context", {"unit_id": str(acme.bu)}, "/")
+    assert "Epsilon B" in text(client.get("/r/account/"))
+
+
+def test_field_security_hidden_masked_and_read_only_in_html(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    record = create(
+        published, acme, "rep_a", name="Zeta", phone="13812345678", city="Ningbo", secret="s3cr3t"
+    )
+    sign_in(client, acme.restricted)
+    listing = text(client.get("/r/account/"))
+    assert "Secret" not in listing and "s3cr3t" not in listing
+    assert "138****5678" in listing and "13812345678" not in listing
+    shown = text(client.get(f"/r/account/{record['id']}"))
+    assert "s3cr3t" not in shown and "Secret" not in shown
+    assert '<dd data-field="phone" class="masked">138****5678</dd>' in shown
+    form = text(client.get(f"/r/account/{record['id']}/edit"))
+    assert 'name="secret"' not in form and "s3cr3t" not in form
+    assert 'name="city"' not in form and 'name="phone"' not in form
+    assert re.search(r'id="field-city" data-readonly[^>]*>Ningbo<', form)
+    assert "13812345678" not in form
+
+
+def test_fields_the_user_may_not_edit_are_never_written(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    record = create(published, acme, "rep_a", name="Eta", city="Ningbo", secret="keep")
+    sign_in(client, acme.restricted)
+    path = f"/r/account/{record['id']}/edit"
+    response = form_post(
+        client,
+        path,
+        {"_version": "1", "name": "Eta Renamed", "city": "Hacked", "secret": "leaked",
+         "_orig": '{"name": "Eta"}'},
+        path,
+    )  # fmt: skip
+    assert response.status_code == 302
+    stored = published.get(principal(published, acme.user_ids["rep_a"]), "account", record["id"])
+    assert (stored["name"], stored["city"], stored["secret"]) == ("Eta Renamed", "Ningbo", "keep")
+
+
+def test_conditions_are_enforced_on_the_server(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    record = create(
+        published, acme, "rep_a", name="Theta", stage="won",
+        amount={"amount": "100", "currency": "CNY"},
+    )  # fmt: skip
+    sign_in(client, acme.rep_a)
+    path = f"/r/account/{record['id']}/edit"
+    form = text(client.get(path))
+    assert re.search(r'data-field="amount"[^>]*>', form)
+    response = form_post(
+        client, path,
+        {"_version": "1", "name": "Theta", "stage": "won", "amount": "999",
+         "amount_currency": "CNY", "lost_reason": "sneaked in"},
+        path,
+    )  # fmt: skip
+    assert response.status_code == 302
+    stored = published.get(principal(published, acme.user_ids["rep_a"]), "account", record["id"])
+    assert stored["amount"]["amount"] == 100
+    assert stored["lost_reason"] is None
+
+
+def test_stale_version_shows_a_conflict_page_and_merges(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    record = create(published, acme, "rep_a", name="Iota", city="Ningbo", employees=10)
+    sign_in(client, acme.rep_a)
+    path = f"/r/account/{record['id']}/edit"
+    form = text(client.get(path))
+    original = re.search(r'name="_orig" value="([^"]+)"', form).group(1)
+    original = original.replace("&#34;", '"')
+    # Someone else saves first.
+    other = principal(published, acme.user_ids["bu_head"])
+    published.update(other, "account", record["id"], {"city": "Wenzhou", "employees": 20}, 1)
+    token = csrf_token(client, path)
+    mine = {"csrf_token": token, "_version": "1", "_orig": original, "name": "Iota",
+            "city": "Shaoxing", "employees": "10"}  # fmt: skip
+    conflict = client.post(path, data=mine)
+    assert conflict.status_code == 409
+    page = text(conflict)
+    assert "Wenzhou" in page and "Shaoxing" in page
+    assert 'name="merge.city"' in page and 'name="merge.employees"' not in page
+    stored = published.get(other, "account", record["id"])
+    assert stored["city"] == "Wenzhou"  # nothing was overwritten
+    version = re.search(r'name="_version" value="(\d+)"', page).group(1)
+    merged = client.post(
+        path,
+        data={**mine, "csrf_token": csrf_token(client, path), "_version": version,
+              "merge.city": "theirs"},
+    )  # fmt: skip
+    assert merged.status_code == 302
+    stored = published.get(other, "account", record["id"])
+    assert (stored["city"], stored["employees"]) == ("Wenzhou", 20)
+    kept_mine = client.post(
+        path,
+        data={**mine, "csrf_token": csrf_token(client, path), "_version": str(stored["version"]),
+              "merge.city": "mine"},
+    )  # fmt: skip
+    assert kept_mine.status_code == 302
+    assert published.get(other, "account", record["id"])["city"] == "Shaoxing"
+
+
+def test_hostile_values_are_shown_as_text(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    record = create(published, acme, "rep_a", name=HOSTILE, notes=HOSTILE)
+    sign_in(client, acme.rep_a)
+    for path in ("/r/account/", f"/r/account/{record['id']}", f"/r/account/{record['id']}/edit"):
+        page = text(client.get(path))
+        assert HOSTILE not in page, path
+        assert "&lt;script&gt;" in page, path
+
+
+def test_keyset_pages_forward_and_back(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    for number in range(7):
+        create(published, acme, "rep_a", name=f"Page {number}")
+    sign_in(client, acme.rep_a)
+    first = text(client.get("/r/account/"))
+    assert first.count('name="selected"') == 5
+    next_link = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = text(client.get(next_link))
+    assert second.count('name="selected"') == 2
+    assert 'rel="next"' not in second
+    prev_link = re.search(r'rel="prev" href="([^"]+)"', second).group(1).replace("&amp;", "&")
+    back = text(client.get(prev_link))
+    assert re.findall(r'data-id="(\d+)"', back) == re.findall(r'data-id="(\d+)"', first)
+
+
+def test_count_is_capped(
+    client: FlaskClient, acme: Org, published: RecordService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blueprints import records
+
+    for number in range(4):
+        create(published, acme, "rep_a", name=f"Count {number}")
+    monkeypatch.setattr(records, "COUNT_CAP", 3)
+    sign_in(client, acme.rep_a)
+    assert re.search(r'id="record-count">\s*3\+ records', text(client.get("/r/account/")))
+
+
+def test_search_filters_and_sort(client: FlaskClient, acme: Org, published: RecordService) -> None:
+    create(published, acme, "rep_a", name="Kappa", city="Hangzhou", stage="won",
+           amount={"amount": "500", "currency": "CNY"}, founded="2020-01-01")  # fmt: skip
+    create(published, acme, "rep_a", name="Lambda", city="Suzhou", stage="open",
+           amount={"amount": "50", "currency": "CNY"}, founded="2010-01-01")  # fmt: skip
+    sign_in(client, acme.rep_a)
+
+    def names(query: str) -> list[str]:
+        page = text(client.get("/r/account/?" + query))
+        return re.findall(r'<a href="/r/account/\d+">([^<]+)</a>', page)
+
+    assert names("q=hangzhou") == ["Kappa"]
+    assert names("f.stage=open") == ["Lambda"]
+    assert names("f.amount.min=100") == ["Kappa"]
+    assert names("f.amount.max=100&f.stage=won") == []
+    assert names("sort=updated_at") == ["Kappa", "Lambda"]
+    assert names("sort=-updated_at") == ["Lambda", "Kappa"]
+    # A column that is not indexed cannot be sorted: the parameter is ignored.
+    assert names("sort=city") == ["Lambda", "Kappa"]
+    assert names("scope=mine") == ["Lambda", "Kappa"]
+    page = text(client.get("/r/account/"))
+    assert 'data-sort="updated_at"' in page and 'data-sort="city"' not in page
+
+
+def test_record_page_lists_related_records_and_history(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    account = create(published, acme, "rep_a", name="Mu Holdings", stage="open")
+    create(published, acme, "rep_a", "contact", name="Wang Wei", account=account["id"])
+    rep = principal(published, acme.user_ids["rep_a"])
+    published.update(rep, "account", account["id"], {"stage": "won"}, 1)
+    sign_in(client, acme.rep_a)
+    page = text(client.get(f"/r/account/{account['id']}"))
+    related = page[page.index('data-related="contact"') :]
+    assert "Wang Wei" in related
+    history = page[page.index('id="history"') :]
+    assert "Changed" in history and "Created" in history
+    assert re.search(
+        r"Stage: <span class=\"change-old\">Open</span> → <span class=\"change-new\">Won", history
+    )
+    contact_form = text(client.get("/r/contact/new"))
+    assert 'data-lookup-url="/api/lookup/account"' in contact_form
+
+
+def test_delete_removes_the_record_from_the_list(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    record = create(published, acme, "rep_a", name="Nu Deleted")
+    sign_in(client, acme.rep_a)
+    path = f"/r/account/{record['id']}"
+    response = form_post(client, path + "/delete", {"_version": "1"}, path)
+    assert response.status_code == 302
+    assert "Nu Deleted" not in text(client.get("/r/account/"))
+    assert client.get(path).status_code == 404
+
+
+def test_zh_locale_formats_amounts_and_labels(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    record = create(published, acme, "bu_head", name="Xi", stage="won",
+                    amount={"amount": "123456789.5", "currency": "CNY"})  # fmt: skip
+    sign_in(client, acme.bu_head)  # their language is zh-Hans
+    page = text(client.get(f"/r/account/{record['id']}"))
+    assert "¥123,456,789.50" in page
+    assert "赢单" in page and "基本信息" in page
