@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from flask.testing import FlaskClient  # noqa: TID251 - tests of the web layer
 
 from crm_platform.runtime.principal import Principal
