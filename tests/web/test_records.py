@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import pytest
-
 from flask.testing import FlaskClient  # noqa: TID251 - tests of the web layer
 
 from crm_platform.runtime.principal import Principal
