@@ -257,3 +257,23 @@ def test_system_access_is_audited(world: World):
 def test_non_numeric_id_is_not_found(world: World):
     with pytest.raises(RecordNotFound):
         world.service.get(world.principal("alice"), "account", "1 OR 1=1")
+
+
+def test_a_unique_violation_caught_by_the_database_names_the_field(world: World, monkeypatch):
+    # Two writers racing past the pre-check: only the database's unique index sees it.
+    monkeypatch.setattr("crm_platform.runtime.records.check_unique", lambda *a, **k: None)
+    code = next_uscc()
+    alice = world.principal("alice")
+    first = world.service.create(alice, "account", {"name": "A", "uscc": code})
+    expected = {"uscc": ["Another record already has this value; it must be unique."]}
+    with pytest.raises(RecordInvalid) as single:
+        world.service.create(alice, "account", {"name": "B", "uscc": code})
+    assert single.value.errors == expected
+    with pytest.raises(RecordInvalid) as bulk:
+        world.service.bulk_create(alice, "account", [{"name": "C", "uscc": code}])
+    assert bulk.value.errors == expected
+    other = world.service.create(alice, "account", {"name": "D"})
+    with pytest.raises(RecordInvalid) as update:
+        world.service.update(alice, "account", other["id"], {"uscc": code}, 1)
+    assert update.value.errors == expected
+    assert world.service.get(alice, "account", first["id"])["uscc"] == code
