@@ -31,6 +31,7 @@ class ShownField:
     label: str
     text: str
     masked: bool
+    link: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,19 @@ def sections_of(
             level = caps.level(placement.field)
             if field_def is None or level == "hidden" or not logic.visible(placement, record):
                 continue
+            value = record.get(field_def.key)
+            link = None
+            if field_def.type == "reference" and isinstance(value, int) and field_def.target:
+                # Only titles the record service returned are links: those records are readable.
+                if (field_def.target, value) in show.lookups.titles:
+                    link = (field_def.target, value)
             shown.append(
                 ShownField(
                     field_def.key,
                     localize(field_def.label, show.language),
-                    display(record.get(field_def.key), field_def, show, level),
+                    display(value, field_def, show, level),
                     level == "masked",
+                    link,
                 )
             )
         if shown:

@@ -143,3 +143,97 @@ def test_no_console_errors_or_csp_violations(page, world) -> None:
     page.select_option("#field-stage", "lost")
     assert page.is_visible("#field-lost_reason")
     assert problems == []
+
+
+VALID_USCC = "913501000000000077"
+INVALID_USCC = "913501000000000070"
+
+
+def test_rep_creates_customer_fixing_an_invalid_uscc_then_finds_it(page, world) -> None:
+    _engine, acme, _url = world
+    sign_in(page, acme.rep_a)
+    page.click("nav.sidebar >> text=Accounts")
+    page.click("#new-record")
+    page.fill("#field-name", "Browser Trading Co")
+    page.fill("#field-uscc", INVALID_USCC)
+    # Checked live, before saving.
+    page.wait_for_selector("#live-error-uscc:not([hidden])")
+    page.select_option("#field-stage", "open")
+    page.fill("#field-amount", "88000")
+    page.fill("#field-phone", "13900001111")
+    # The region picker: province, then city, then district.
+    picker = page.locator(".region-picker select")
+    picker.nth(0).locator("option[value='330000']").wait_for(state="attached")
+    picker.nth(0).select_option("330000")
+    picker.nth(1).locator("option[value='330100']").wait_for(state="attached")
+    picker.nth(1).select_option("330100")
+    picker.nth(2).locator("option[value='330106']").wait_for(state="attached")
+    picker.nth(2).select_option("330106")
+    shoot(page, "04-new-customer-invalid-uscc")
+    page.click("#save")
+    page.wait_for_selector("#error-uscc")
+    assert page.is_visible("#error-uscc")
+    shoot(page, "05-server-error-beside-field")
+    page.fill("#field-uscc", VALID_USCC)
+    assert page.is_hidden("#live-error-uscc")
+    page.click("#save")
+    page.wait_for_selector("#record-title")
+    assert page.inner_text("#record-title") == "Browser Trading Co"
+    assert "Xihu District" in page.inner_text("dd[data-field='region']")
+    shoot(page, "06-customer-record")
+    page.click("nav.sidebar >> text=Accounts")
+    page.fill("#q", "Browser")
+    page.click("#apply-filters")
+    page.wait_for_selector("#records")
+    assert "Browser Trading Co" in page.inner_text("#records")
+    shoot(page, "07-customer-list")
+
+
+def test_rep_links_a_contact_with_the_reference_picker(page, world) -> None:
+    _engine, acme, _url = world
+    sign_in(page, acme.rep_a)
+    page.goto("/r/contact/new")
+    page.fill("#field-name", "Li Ming")
+    page.fill("#field-account", "Browser")
+    page.click(".reference-results button >> text=Browser Trading Co")
+    page.click("#save")
+    page.wait_for_selector("#record-title")
+    assert "Browser Trading Co" in page.inner_text("dd[data-field='account']")
+    shoot(page, "08-contact-record")
+    page.click("dd[data-field='account'] a")
+    page.wait_for_selector("[data-related='contact']")
+    assert "Li Ming" in page.inner_text("[data-related='contact']")
+    shoot(page, "09-customer-with-related-contact")
+
+
+def test_sibling_branch_rep_neither_lists_nor_opens_the_customer(page, world) -> None:
+    _engine, acme, _url = world
+    sign_in(page, acme.rep_a)
+    page.goto("/r/account/?q=Browser")
+    record_url = page.get_attribute("#records tbody a", "href")
+    page.click("#sign-out")
+    sign_in(page, acme.rep_b)
+    page.goto("/r/account/")
+    assert "Browser Trading Co" not in page.content()
+    response = page.goto(record_url)
+    assert response.status == 404
+    shoot(page, "10-sibling-branch-404")
+
+
+def test_bu_head_sees_the_customer_in_the_subtree(page, world) -> None:
+    _engine, acme, _url = world
+    sign_in(page, acme.bu_head)
+    page.goto("/r/account/?q=Browser")
+    assert "Browser Trading Co" in page.inner_text("#records")
+    assert page.get_attribute("html", "lang") == "zh-Hans"
+    shoot(page, "11-bu-head-list-zh")
+
+
+def test_service_agent_sees_phones_masked(page, world) -> None:
+    _engine, acme, _url = world
+    sign_in(page, acme.restricted)
+    page.goto("/r/account/?q=Browser")
+    table = page.inner_text("#records")
+    assert "138****5678" in table and "13900001111" not in table
+    assert "Secret" not in table
+    shoot(page, "12-service-agent-masked")
