@@ -175,16 +175,25 @@ class UnitSubtreeAccess:
     table: Table
     master: bool
     field_levels: Mapping[str, FieldLevel] = field(default_factory=dict)
+    predicates: dict[str, ColumnElement[bool]] = field(default_factory=dict)
 
     def predicate(self, privilege: Privilege) -> ColumnElement[bool]:
-        """``owning_unit_id IN (descendants of the principal's unit)``, via the closure table."""
+        """``owning_unit_id IN (descendants of the principal's unit)``, via the closure table.
+
+        The same expression object is handed out for the same (table, unit), so the
+        record service can reuse statements built around it.
+        """
         if self.master:
             return true() if privilege in ("read", "export") else false()
         if self.unit_id is None:
             return false()
-        return self.table.c.owning_unit_id.in_(
-            select(CLOSURE.c.descendant_id).where(CLOSURE.c.ancestor_id == self.unit_id)
-        )
+        expression = self.predicates.get("subtree")
+        if expression is None:
+            expression = self.table.c.owning_unit_id.in_(
+                select(CLOSURE.c.descendant_id).where(CLOSURE.c.ancestor_id == self.unit_id)
+            )
+            self.predicates["subtree"] = expression
+        return expression
 
     def _in_subtree(self, unit_id: int | None) -> bool:
         if self.master or unit_id is None or self.unit_id is None:
@@ -217,8 +226,10 @@ class UnitSubtreePolicy:
     The system principal gets `SystemPolicy`'s audited full access.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_cached: int = 4096) -> None:
         self._system = SystemPolicy()
+        self._max_cached = max_cached
+        self._predicates: dict[tuple[int, int | None], tuple[Table, dict[str, Any]]] = {}
 
     def compile(
         self,
@@ -232,10 +243,18 @@ class UnitSubtreePolicy:
         """Subtree access for a user; audited full access for the system principal."""
         if principal.is_system:
             return self._system.compile(connection, tenant, principal, entity, table, config)
+        key = (id(table), principal.unit_id)
+        cached = self._predicates.get(key)
+        if cached is None or cached[0] is not table:
+            if len(self._predicates) >= self._max_cached:
+                self._predicates.clear()
+            cached = (table, {})
+            self._predicates[key] = cached
         return UnitSubtreeAccess(
             connection=connection,
             tenant_id=tenant.id,
             unit_id=principal.unit_id,
             table=table,
             master=entity.ownership == "master",
+            predicates=cached[1],
         )

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, false, literal, or_, true, tuple_
+from sqlalchemy import Table, and_, bindparam, false, or_, true, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_platform.runtime.errors import InvalidOperation
@@ -117,42 +117,54 @@ def order_by(keys: Sequence[SortKey], backwards: bool) -> list[ColumnElement[Any
     return clauses
 
 
-def _after(key: SortKey, value: Any, descending: bool) -> ColumnElement[bool]:
+def _after(key: SortKey, value: Any, param: Any, descending: bool) -> ColumnElement[bool]:
     """Rows whose `key` comes strictly after `value` in the (possibly reversed) order."""
     column = key.column
     if descending:
-        return column.is_not(None) if value is None else column < value
+        return column.is_not(None) if value is None else column < param
     if value is None:
         return false()
-    return or_(column > value, column.is_(None)) if key.nullable else column > value
+    return or_(column > param, column.is_(None)) if key.nullable else column > param
 
 
-def _equal(key: SortKey, value: Any) -> ColumnElement[bool]:
-    return key.column.is_(None) if value is None else key.column == value
+def _equal(key: SortKey, value: Any, param: Any) -> ColumnElement[bool]:
+    return key.column.is_(None) if value is None else key.column == param
+
+
+def cursor_params(values: Sequence[Any]) -> dict[str, Any]:
+    """The bound parameters `keyset_predicate` expects for a cursor's sort values."""
+    return {f"cursor_{i}": value for i, value in enumerate(values) if value is not None}
 
 
 def keyset_predicate(
     keys: Sequence[SortKey], values: Sequence[Any], backwards: bool
-) -> ColumnElement[bool]:
-    """Rows strictly after the row whose sort values are `values`.
+) -> tuple[ColumnElement[bool], dict[str, Any]]:
+    """Rows strictly after the row whose sort values are `values`, and the parameters to bind.
 
+    The values are bound parameters (``cursor_0``, ``cursor_1``...), not literals,
+    so the statement's shape depends only on the sort, the direction and which
+    values are empty, and can be built once and reused for every page.
     When every key is NOT NULL and shares one direction this is a row-value
     comparison ``(a, b) < (:a, :b)``, which both databases turn into an index
     range; otherwise the equivalent OR-of-ANDs expansion with NULL handling.
     """
+    params = cursor_params(values)
+    binds = [bindparam(f"cursor_{i}", type_=key.column.type) for i, key in enumerate(keys)]
     directions = {key.descending != backwards for key in keys}
     if len(directions) == 1 and not any(key.nullable for key in keys):
         descending = directions.pop()
         left = tuple_(*(key.column for key in keys))
-        right = tuple_(
-            *(literal(value, key.column.type) for key, value in zip(keys, values, strict=True))
-        )
-        return left < right if descending else left > right
+        right = tuple_(*binds)
+        return (left < right if descending else left > right), params
     branches = []
     for position, key in enumerate(keys):
-        prefix = [_equal(k, v) for k, v in zip(keys[:position], values[:position], strict=True)]
-        branches.append(and_(*prefix, _after(key, values[position], key.descending != backwards)))
-    return or_(*branches) if branches else true()
+        prefix = [
+            _equal(k, v, b)
+            for k, v, b in zip(keys[:position], values[:position], binds[:position], strict=True)
+        ]
+        after = _after(key, values[position], binds[position], key.descending != backwards)
+        branches.append(and_(*prefix, after))
+    return (or_(*branches) if branches else true()), params
 
 
 # -- cursors -----------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from crm_platform.runtime.record_queries import (
     MAX_PAGE_SIZE,
     Count,
     Page,
+    cursor_params,
     decode_cursor,
     encode_cursor,
     keyset_predicate,
@@ -75,12 +76,18 @@ _TENANT_QUERY = (
 )
 
 
-def _stamp_columns(tenant_id: int) -> tuple[Any, Any]:
-    """The tenant's current versions, selected alongside a speculative read."""
-    return (
-        select(_TENANTS.c.config_version).where(_TENANTS.c.id == tenant_id).scalar_subquery(),
-        select(_TENANTS.c.security_version).where(_TENANTS.c.id == tenant_id).scalar_subquery(),
-    )
+_STAMP_COLUMNS = (
+    select(_TENANTS.c.config_version)
+    .where(_TENANTS.c.id == bindparam("stamp_tenant"))
+    .scalar_subquery(),
+    select(_TENANTS.c.security_version)
+    .where(_TENANTS.c.id == bindparam("stamp_tenant"))
+    .scalar_subquery(),
+)
+"""The tenant's current versions (parameter ``stamp_tenant``), selected alongside a
+speculative read so that a stale cached tenant state is noticed by the read itself."""
+
+_MAX_STATEMENTS = 2048
 
 
 PHYSICAL = "\0physical"
@@ -150,7 +157,33 @@ class RecordReads:
         self.dialect = engine.dialect.name
         self._configs: dict[tuple[Any, ...], Configuration] = {}
         self._tenants: dict[tuple[int, int | None], tuple[TenantState, str | None]] = {}
+        self._statements: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
         self._lock = threading.Lock()
+
+    def _statement(self, shape: tuple[Any, ...], build: Any) -> Any:
+        """The statement of a read `shape`, built once and reused while its parts live.
+
+        `shape` holds the objects the statement is made of (the row reader, the
+        policy's predicate...); they are compared by identity, so a policy that
+        hands out the same predicate for the same principal gets its statements
+        reused, and one that builds a new predicate each time merely misses.
+        Values that vary per call (record id, cursor, tenant) are bound parameters.
+        """
+        key = tuple(
+            id(part) if not isinstance(part, int | str | bool | tuple) else part for part in shape
+        )
+        cached = self._statements.get(key)
+        if cached is not None and all(
+            a is b or (isinstance(a, int | str | bool | tuple) and a == b)
+            for a, b in zip(cached[0], shape, strict=True)
+        ):
+            return cached[1]
+        statement = build()
+        with self._lock:
+            if len(self._statements) >= _MAX_STATEMENTS:
+                self._statements.clear()
+            self._statements[key] = (shape, statement)
+        return statement
 
     # -- context ---------------------------------------------------------------------------------
 
@@ -312,16 +345,19 @@ class RecordReads:
 
         def run(ctx: OperationContext) -> tuple[Any, Any]:
             table = ctx.table
-            query = self._select(ctx).add_columns(*_stamp_columns(ctx.tenant.id))
-            query = query.where(
-                table.c.id == wanted,
-                table.c.deleted_at.is_(None),
-                ctx.access.predicate("read"),
-            )
-            row = ctx.connection.execute(query).first()
+            predicate = ctx.access.predicate("read")
+            reader = ctx.shape.reader(ctx.hidden)
+
+            def build() -> Any:
+                return reader.select.add_columns(*_STAMP_COLUMNS).where(
+                    table.c.id == bindparam("record_id"), table.c.deleted_at.is_(None), predicate
+                )
+
+            query = self._statement(("get", reader, predicate), build)
+            params = {"record_id": wanted, "stamp_tenant": ctx.tenant.id}
+            row = ctx.connection.execute(query, params).first()
             if row is None:
                 return None, None
-            reader = ctx.shape.reader(ctx.hidden)
             record = reader.finish(reader.raw([row]))[0]
             if ctx.masked:
                 record = ctx.access.mask(record)
@@ -338,9 +374,13 @@ class RecordReads:
         filter: Any,
         search: str | None,
         privilege: str = "read",
+        *,
+        predicate: Any = None,
     ) -> list[Any]:
         table = ctx.table
-        clauses = [table.c.deleted_at.is_(None), ctx.access.predicate(privilege)]  # type: ignore[arg-type]
+        if predicate is None:
+            predicate = ctx.access.predicate(privilege)  # type: ignore[arg-type]
+        clauses = [table.c.deleted_at.is_(None), predicate]
         if filter is not None or (search and search.strip()):
             columns, types = ctx.shape.condition_columns(ctx.hidden)
             condition_context = ConditionContext(
@@ -393,19 +433,42 @@ class RecordReads:
         def run(ctx: OperationContext) -> tuple[Any, Any]:
             allowed = ctx.shape.sortable - ctx.hidden
             keys = resolve_sort(entity_key, ctx.table, sort, allowed)
-            clauses = self._where(ctx, filter, search)
             backwards = False
+            values: list[Any] = []
             if cursor is not None:
                 values, backwards = decode_cursor(entity_key, keys, cursor)
-                clauses.append(keyset_predicate(keys, values, backwards))
             reader = ctx.shape.reader(ctx.hidden)
-            query = (
-                reader.select.add_columns(*_stamp_columns(ctx.tenant.id))
-                .where(*clauses)
-                .order_by(*order_by(keys, backwards))
-                .limit(page_size + 1)
-            )
-            result = ctx.connection.execute(query).all()
+            predicate = ctx.access.predicate("read")
+            params: dict[str, Any] = {"stamp_tenant": ctx.tenant.id}
+
+            def build() -> Any:
+                clauses = self._where(ctx, filter, search, predicate=predicate)
+                if cursor is not None:
+                    after, _ = keyset_predicate(keys, values, backwards)
+                    clauses.append(after)
+                return (
+                    reader.select.add_columns(*_STAMP_COLUMNS)
+                    .where(*clauses)
+                    .order_by(*order_by(keys, backwards))
+                    .limit(page_size + 1)
+                )
+
+            if cursor is not None:
+                params.update(cursor_params(values))
+            if filter is None and not (search and search.strip()):
+                shape = (
+                    "list",
+                    reader,
+                    predicate,
+                    tuple((key.name, key.descending) for key in keys),
+                    backwards,
+                    cursor is not None and tuple(value is None for value in values),
+                    page_size,
+                )
+                query = self._statement(shape, build)
+            else:
+                query = build()
+            result = ctx.connection.execute(query, params).all()
             stamp = tuple(result[0][-2:]) if result else None
             return self._page(
                 ctx, reader, keys, reader.raw(result), cursor, backwards, page_size
@@ -450,14 +513,23 @@ class RecordReads:
         """How many live records the principal may read match; stops at `cap` (None: exact)."""
 
         def run(ctx: OperationContext) -> tuple[Any, Any]:
-            clauses = self._where(ctx, filter, search)
-            stamp = _stamp_columns(ctx.tenant.id)
-            if cap is None:
-                query = select(func.count(), *stamp).select_from(ctx.table).where(*clauses)
-            else:
+            predicate = ctx.access.predicate("read")
+
+            def build() -> Any:
+                clauses = self._where(ctx, filter, search, predicate=predicate)
+                if cap is None:
+                    return (
+                        select(func.count(), *_STAMP_COLUMNS).select_from(ctx.table).where(*clauses)
+                    )
                 inner = select(ctx.table.c.id).where(*clauses).limit(cap + 1).subquery()
-                query = select(func.count(), *stamp).select_from(inner)
-            value, *versions = ctx.connection.execute(query).one()
+                return select(func.count(), *_STAMP_COLUMNS).select_from(inner)
+
+            if filter is None and not (search and search.strip()):
+                query = self._statement(("count", ctx.table, predicate, cap), build)
+            else:
+                query = build()
+            params = {"stamp_tenant": ctx.tenant.id}
+            value, *versions = ctx.connection.execute(query, params).one()
             if cap is not None and value > cap:
                 return Count(cap, False), tuple(versions)
             return Count(value, True), tuple(versions)
