@@ -27,38 +27,18 @@ from crm_platform.metadata.conditions.sql import (
     json_array_is_not_empty,
 )
 from crm_platform.metadata.conditions.tree import ConditionError
+from crm_platform.metadata.field_types import FIELD_TYPES as _TYPE_REGISTRY
 
-FIELD_TYPES: frozenset[str] = frozenset(
-    {
-        "text",
-        "long_text",
-        "integer",
-        "decimal",
-        "money",
-        "percent",
-        "boolean",
-        "date",
-        "datetime",
-        "choice",
-        "multi_choice",
-        "reference",
-        "user",
-        "org_unit",
-        "email",
-        "phone",
-        "url",
-        "region",
-        "uscc",
-    }
-)
-ORDERED_TYPES: frozenset[str] = frozenset(
-    {"integer", "decimal", "money", "percent", "date", "datetime"}
-)
-TEXT_TYPES: frozenset[str] = frozenset(
-    {"text", "long_text", "email", "phone", "url", "region", "uscc"}
-)
+# Which types are ordered or free text is the field type registry's to say.
+FIELD_TYPES: frozenset[str] = frozenset(_TYPE_REGISTRY)
+"""Every field type key."""
+ORDERED_TYPES: frozenset[str] = frozenset(k for k, t in _TYPE_REGISTRY.items() if t.ordered)
+"""Types gt, gte, lt, lte and between apply to."""
+TEXT_TYPES: frozenset[str] = frozenset(k for k, t in _TYPE_REGISTRY.items() if t.textual)
 """Free text types: contains and starts_with apply, and an empty string counts as empty."""
-STRING_TYPES: frozenset[str] = TEXT_TYPES | {"choice"}
+STRING_TYPES: frozenset[str] = frozenset(
+    k for k, t in _TYPE_REGISTRY.items() if t.value_kind in ("text", "choice")
+)
 """Types stored as a string column, where an empty string counts as empty."""
 MULTI_CHOICE = "multi_choice"
 
