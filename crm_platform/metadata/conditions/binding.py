@@ -15,6 +15,7 @@ from typing import Any
 
 from crm_platform.metadata.conditions.operators import (
     MULTI_CHOICE,
+    NUMERIC_TYPES,
     OPERATORS,
     STRING_TYPES,
     OperandShape,
@@ -84,12 +85,10 @@ BoundNode = BoundComparison | BoundGroup | BoundNot
 # Placeholders for checking a condition without a real context: right types, any value.
 _STATIC_CONTEXT = ConditionContext(user_id=1, unit_id=1, unit_ids=(1,), today=date(2000, 1, 1))
 
-_NUMERIC = frozenset({"integer", "decimal", "money", "percent"})
-
 
 def _family(field_type: str) -> str:
     """Types whose values can be compared with each other (for ``$record.<field>``)."""
-    if field_type in _NUMERIC:
+    if field_type in NUMERIC_TYPES:
         return "number"
     if field_type in STRING_TYPES:
         return "string"

@@ -16,9 +16,7 @@ from crm_platform.metadata.conditions.binding import (
     FieldRef,
     utc,
 )
-from crm_platform.metadata.conditions.operators import MULTI_CHOICE, EvalEnv
-
-_NUMERIC = frozenset({"integer", "decimal", "money", "percent"})
+from crm_platform.metadata.conditions.operators import MULTI_CHOICE, NUMERIC_TYPES, EvalEnv
 
 
 def record_value(field_type: str, raw: Any) -> Any:
@@ -29,7 +27,7 @@ def record_value(field_type: str, raw: Any) -> Any:
     """
     if raw is None:
         return None
-    if field_type in _NUMERIC:
+    if field_type in NUMERIC_TYPES:
         if isinstance(raw, Mapping):
             raw = raw.get("amount")
         if isinstance(raw, float):

@@ -40,6 +40,10 @@ STRING_TYPES: frozenset[str] = frozenset(
     k for k, t in _TYPE_REGISTRY.items() if t.value_kind in ("text", "choice")
 )
 """Types stored as a string column, where an empty string counts as empty."""
+NUMERIC_TYPES: frozenset[str] = frozenset(
+    k for k, t in _TYPE_REGISTRY.items() if t.value_kind in ("integer", "decimal")
+)
+"""Types whose values are numbers (money compares its amount)."""
 MULTI_CHOICE = "multi_choice"
 
 _FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
