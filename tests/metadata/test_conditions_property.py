@@ -169,7 +169,7 @@ def table(engine):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    condition_list=st.lists(conditions(3), min_size=8, max_size=8),
+    condition_list=st.lists(conditions(3), min_size=6, max_size=6),
     rng=st.randoms(use_true_random=False),
     sql_null_tags=st.sets(st.integers(1, 30), max_size=5),
 )
