@@ -14,17 +14,16 @@ from typing import Any
 from flask import Flask, current_app, g, session
 from flask_login import current_user
 from sqlalchemy import Connection, Engine
+from sqlalchemy.sql.elements import False_
 
 from crm_platform.metadata.model import Configuration
 from crm_platform.metadata.store import MetadataStore
-from crm_platform.runtime.entity_tables import EntityTables
 from crm_platform.runtime.errors import RecordNotFound
-from crm_platform.runtime.events import EventBus
 from crm_platform.runtime.org import get_unit
-from crm_platform.runtime.policy import UnitSubtreePolicy
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.users import principal_for
+from crm_platform.services import build_platform
 
 EXTENSION = "crm_platform"
 UNIT_SESSION_KEY = "unit_id"
@@ -45,25 +44,28 @@ class EntityCapabilities:
 
     field_levels: Mapping[str, str]
     sortable: frozenset[str]
+    readable: bool = True
 
     def level(self, field_key: str) -> str:
         """``hidden``, ``masked``, ``read`` or ``edit`` (unlisted fields are ``edit``)."""
         return self.field_levels.get(field_key, "edit")
 
 
-def build_record_service(engine: Engine, store: MetadataStore) -> RecordService:
-    """The record service the web app uses when the configuration does not pass one in."""
-    return RecordService(engine, store, EntityTables(store), UnitSubtreePolicy(), EventBus())
 
 
 def init_app(app: Flask, engine: Engine) -> None:
     """Attach the services to the app and close each request's connection after it.
 
-    `RECORD_SERVICE` in the app's configuration replaces the default service (the
-    command line passes one wired with the security policy and event subscribers).
+    The services come from the composition root (`crm_platform.services`);
+    `METADATA_STORE` and `RECORD_SERVICE` in the app's configuration replace them
+    (tests pass services wired with a test policy).
     """
-    store = app.config.get("METADATA_STORE") or MetadataStore(engine)
-    records = app.config.get("RECORD_SERVICE") or build_record_service(engine, store)
+    store = app.config.get("METADATA_STORE")
+    records = app.config.get("RECORD_SERVICE")
+    if store is None or records is None:
+        platform = build_platform(engine)
+        store = store or platform.store
+        records = records or platform.records
     app.extensions[EXTENSION] = Services(engine=engine, store=store, records=records)
     app.teardown_appcontext(_close_connection)
 
@@ -134,5 +136,7 @@ def capabilities(entity_key: str) -> EntityCapabilities:
             cache[entity_key] = EntityCapabilities(
                 field_levels=dict(ctx.access.field_levels),
                 sortable=frozenset(ctx.shape.sortable) - ctx.hidden,
+                # The policy compiles "no read grant at all" to the constant FALSE.
+                readable=not isinstance(ctx.access.predicate("read"), False_),
             )
     return cache[entity_key]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask import g
 from flask_login import current_user
 
-from blueprints.context import current_configuration, current_principal, db
+from blueprints.context import capabilities, current_configuration, current_principal, db
 from blueprints.i18n import current_language
 from crm_platform.metadata.model import localize
 from crm_platform.runtime.org import get_unit
@@ -67,6 +67,7 @@ def navigation() -> list[NavItem]:
         g.crm_navigation = [
             NavItem(entity.key, localize(entity.plural_label, language))
             for entity in configuration.entities_in_nav_order()
+            if capabilities(entity.key).readable
         ]
     found: list[NavItem] = g.crm_navigation
     return found

@@ -69,9 +69,9 @@ def home() -> str:
 
 
 def entity_or_404(entity_key: str) -> EntityDef:
-    """The entity of the URL in the user's configuration; 404 for any other key."""
+    """The entity of the URL in the user's configuration; 404 for others and unreadable ones."""
     configuration = current_configuration()
-    if not configuration.has_entity(entity_key):
+    if not configuration.has_entity(entity_key) or not capabilities(entity_key).readable:
         abort(404)
     return configuration.entity(entity_key)
 

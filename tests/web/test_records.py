@@ -12,7 +12,7 @@ from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.users import principal_for
 from tests.web.conftest import Org, csrf_token, sign_in
-from tests.web.world import HOSTILE
+from tests.web.world import DOCUMENTS, HOSTILE
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -397,3 +397,52 @@ def test_zh_locale_formats_amounts_and_labels(
     page = text(client.get(f"/r/account/{record['id']}"))
     assert "¥123,456,789.50" in page
     assert "赢单" in page and "基本信息" in page
+
+
+def test_navigation_leaves_out_entities_the_roles_do_not_let_the_user_read(
+    web_engine, database_url: str, acme: Org
+) -> None:
+    from blueprints.app import create_app
+    from crm_platform.runtime import users
+
+    app = create_app({"SECRET_KEY": "s", "DATABASE_URL": database_url, "ENGINE": web_engine})
+    role = {
+        "kind": "role",
+        "key": "account_reader",
+        "label": {"en": "Account reader"},
+        "privileges": {"account": {"read": "unit"}},
+    }
+    app.extensions["crm_platform"].store.publish("acme", None, "test", documents=[*DOCUMENTS, role])
+    with web_engine.begin() as connection:
+        users.assign_role(connection, acme.user_ids["rep_a"], "account_reader", acme.branch_a)
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    sign_in(client, acme.rep_a)
+    nav = text(client.get("/"))
+    nav = nav[nav.index('class="sidebar"') :]
+    assert "Accounts" in nav and "Contacts" not in nav
+    assert client.get("/r/contact/").status_code == 404
+    assert client.get("/r/account/").status_code == 200
+
+
+def test_unit_layer_form_applies_to_its_unit_only(
+    client: FlaskClient, acme: Org, published: RecordService, store
+) -> None:
+    branch_form = {
+        "kind": "form",
+        "key": "account_branch_a",
+        "entity": "account",
+        "label": {"en": "Branch A account"},
+        "default": True,
+        "sections": [
+            {"key": "quick", "label": {"en": "Quick entry"}, "columns": [[{"field": "name"}]]}
+        ],
+    }
+    store.publish("acme", "branch_a", "test", documents=[branch_form])
+    sign_in(client, acme.rep_a)
+    mine = text(client.get("/r/account/new"))
+    assert "Quick entry" in mine and 'name="uscc"' not in mine
+    form_post(client, "/sign-out", {}, "/")
+    sign_in(client, acme.rep_b)
+    theirs = text(client.get("/r/account/new"))
+    assert "Quick entry" not in theirs and 'name="uscc"' in theirs
