@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -370,21 +370,21 @@ def validate_rows(
 
 
 def to_columns(shape: EntityShape, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Table columns from normalised record values (money split into amount and currency)."""
-    columns: dict[str, Any] = {}
-    for key, value in values.items():
-        if key in shape.money:
-            amount = value.get("amount") if isinstance(value, Mapping) else value
-            currency = value.get("currency") if isinstance(value, Mapping) else None
-            if amount is not None and currency is None:
-                currency = shape.fields[key].currency or "CNY"
-            columns[key] = amount
-            columns[key + CURRENCY_SUFFIX] = currency if amount is not None else None
-        elif isinstance(value, datetime):
-            aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-            columns[key] = aware.astimezone(UTC)
-        else:
-            columns[key] = value
+    """Table columns from normalised record values (money split into amount and currency).
+
+    `values` come from `validate_values`, whose date-times are already aware UTC.
+    """
+    columns = dict(values)
+    for key in shape.money:
+        if key not in columns:
+            continue
+        value = columns[key]
+        amount = value.get("amount") if isinstance(value, Mapping) else value
+        currency = value.get("currency") if isinstance(value, Mapping) else None
+        if amount is not None and currency is None:
+            currency = shape.fields[key].currency or "CNY"
+        columns[key] = amount
+        columns[key + CURRENCY_SUFFIX] = currency if amount is not None else None
     return columns
 
 
@@ -413,11 +413,16 @@ def check_references(
     for key, definition in ctx.shape.fields.items():
         if definition.type in ("reference", "user", "org_unit"):
             checks.append((key, *_lookup(ctx, definition, tenant_id, False)))
+    # The acting principal's own user and unit are known to be in the tenant: the
+    # commonest owner and owning unit need no query.
+    known = {"owner_user_id": ctx.principal.user_id, "owning_unit_id": ctx.principal.unit_id}
     for key, column, where, problem in checks:
         wanted = {row[key] for row in rows if row.get(key) is not None}
+        wanted.discard(known.get(key))
         if not wanted:
             continue
         found = _existing(ctx.connection, column, wanted, *where) if column is not None else set()
+        found.add(known.get(key))
         for index, row in enumerate(rows):
             value = row.get(key)
             if value is not None and value not in found:

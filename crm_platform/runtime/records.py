@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm_platform.runtime import audit
+from crm_platform.runtime.entity_tables import CURRENCY_SUFFIX
 from crm_platform.runtime.errors import AccessDenied, RecordInvalid, RecordNotFound, StaleVersion
 from crm_platform.runtime.events import RecordEvent
 from crm_platform.runtime.policy import TenantState
@@ -45,6 +46,14 @@ from crm_platform.runtime.record_reads import (
 )
 
 __all__ = ["BulkResult", "Count", "Page", "RecordService", "StorageFailure"]
+
+
+def _visible(row: Mapping[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
+    """`row` without hidden fields (and their money currency columns)."""
+    if not hidden:
+        return dict(row)
+    currencies = {key + CURRENCY_SUFFIX for key in hidden}
+    return {k: v for k, v in row.items() if k not in hidden and k not in currencies}
 
 
 @dataclass(frozen=True)
@@ -144,13 +153,13 @@ class RecordService(RecordReads):
                 raise RecordInvalid(entity_key, errors) from None
             created = []
             for record_id, values in zip(ids, column_rows, strict=True):
-                row = self._fetch(ctx, record_id) if single else None
-                if row is not None:
-                    created.append(self._present(ctx, row))
+                if single:
+                    # Everything stored is known: no need to read the row back.
+                    row = dict.fromkeys(ctx.shape.reader(frozenset()).keys)
+                    row.update(values, id=record_id)
+                    created.append(self._present(ctx, _visible(row, ctx.hidden)))
                 else:
-                    created.append(
-                        {"id": record_id, **(self._present(ctx, values) if single else {})}
-                    )
+                    created.append({"id": record_id})
             if self.events.wants("created"):
                 events = [
                     RecordEvent(
