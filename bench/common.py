@@ -273,6 +273,8 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
+        if value < 1:
+            return f"{value:.3f}"
         return f"{value:.2f}" if value < 100 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"

@@ -402,6 +402,7 @@ def generate(url: str, units: int, users: int, customers: int, seed: int) -> Non
     now = datetime.now(UTC)
     rows = customer_rows(fields, tree, users_by_unit, customers, seed, now)
     load_customers(engine, table, rows, customers)
+    bench.engine.dispose()
     step = time.perf_counter()
     refresh_statistics(engine)
     print(f"statistics refreshed ({_since(step)})", flush=True)

@@ -256,6 +256,7 @@ def run(url: str, runs: int) -> list[list[Any]]:
             rows.extend(measure_scope(bench, bench.service, floors, scope, runs))
     finally:
         floors.close()
+        bench.engine.dispose()
     table(COLUMNS, rows)
     return rows
 
