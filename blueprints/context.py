@@ -51,8 +51,6 @@ class EntityCapabilities:
         return self.field_levels.get(field_key, "edit")
 
 
-
-
 def init_app(app: Flask, engine: Engine) -> None:
     """Attach the services to the app and close each request's connection after it.
 

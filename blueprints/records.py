@@ -53,6 +53,7 @@ from blueprints.record_page import related_lists, sections_of, timeline
 from crm_platform.metadata.conditions import ConditionError
 from crm_platform.metadata.model import EntityDef, FormDef, localize
 from crm_platform.runtime.errors import InvalidOperation, RecordInvalid, StaleVersion
+from crm_platform.runtime.explain import explain_access
 from crm_platform.runtime.org import subtree_ids
 from crm_platform.runtime.record_queries import Count, Page
 
@@ -395,6 +396,10 @@ def show_record(entity: str, record_id: int) -> str:
         [*form_def.field_keys, "owner_user_id", "owning_unit_id", "created_by", "updated_by"],
     )
     system = {key: entity_def.field(key) for key in ("owner_user_id", "owning_unit_id")}
+    explanation = None
+    if request.args.get("explain"):
+        # Asked for explicitly: it runs one query per source of access.
+        explanation = explain_access(service, principal, entity, record_id)
     return render_template(
         "records/record.html",
         entity=entity_def,
@@ -408,5 +413,6 @@ def show_record(entity: str, record_id: int) -> str:
         updated_at=record.get("updated_at"),
         related=related_lists(entity_def, record_id, values),
         events=timeline(entity_def, history, values, values.lookups.users),
+        explanation=explanation,
         active_entity=entity,
     )

@@ -81,3 +81,17 @@ def test_branch_rep_navigation_follows_the_seed_role(seed_app: Flask) -> None:
     nav = home[home.index('class="sidebar"') :]
     assert "Customers" in nav and "Leads" in nav
     assert "测试机械有限公司" in client.get("/r/customer/").get_data(as_text=True)
+
+
+def test_record_page_explains_access_on_request(seed_app: Flask) -> None:
+    client = seed_app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    sign_in(client, "rep@demo.cn", tenant="demo")
+    customers = client.get("/r/customer/").get_data(as_text=True)
+    found = re.search(r'href="/r/customer/(\d+)"', customers)
+    assert found is not None
+    page = client.get(f"/r/customer/{found.group(1)}").get_data(as_text=True)
+    assert 'id="explain-link"' in page and 'data-privilege="read"' not in page
+    explained = client.get(f"/r/customer/{found.group(1)}?explain=1").get_data(as_text=True)
+    assert 'data-privilege="read"' in explained
+    assert "branch_sales_rep" in explained and "br_heavy_east" in explained
