@@ -61,7 +61,7 @@ def test_every_field_problem_is_reported_at_once(world: World):
         world.service.create(
             world.principal("alice"),
             "account",
-            {"city": "x", "level": "zzz", "employees": "many", "nonsense": 1, "version": 7},
+            {"city": "x", "level": "zzz", "employees": -1, "nonsense": 1, "version": 7},
         )
     assert set(caught.value.errors) == {"name", "level", "employees", "nonsense", "version"}
     assert caught.value.errors["nonsense"] == ["There is no such field on this record."]
