@@ -102,7 +102,7 @@ def test_list_shows_configured_columns_and_count(
         "Name", "Credit code", "Stage", "Amount", "City", "Phone", "Secret", "Updated at",
     ]  # fmt: skip
     assert "Alpha Trading" in page
-    assert re.search(r'id="record-count">\s*1 records', page)
+    assert re.search(r'id="record-count">\s*1 record\b', page)
 
 
 def _record_id(response) -> int:
