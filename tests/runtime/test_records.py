@@ -277,3 +277,30 @@ def test_a_unique_violation_caught_by_the_database_names_the_field(world: World,
         world.service.update(alice, "account", other["id"], {"uscc": code}, 1)
     assert update.value.errors == expected
     assert world.service.get(alice, "account", first["id"])["uscc"] == code
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "x" * 41),
+        ("name", "   "),
+        ("uscc", "91350100M000100Y44"),
+        ("revenue", "-1"),
+        ("revenue", "lots"),
+        ("level", "zzz"),
+        ("employees", 2_000_000),
+        ("employees", "many"),
+        ("email", "not-an-email"),
+        ("parent", "abc"),
+    ],
+)
+def test_each_value_rule_fails_through_the_service_in_the_user_language(world, field, value):
+    from crm_platform.runtime.values import validate_values
+
+    definition = world.store.effective(world.tenant.key, "bu").entity("account").field(field)
+    _, alone = validate_values([definition], {field: value}, "zh-Hans", partial=True)
+    principal = world.principal("alice", "zh-Hans")
+    with pytest.raises(RecordInvalid) as caught:
+        world.service.create(principal, "account", {"name": "ok", field: value})
+    assert caught.value.errors == {field: alone[field]}
+    assert all(message.strip() for message in alone[field])
