@@ -536,6 +536,39 @@ class RecordReads:
 
         return self._read(entity_key, principal, run)
 
+    def export(
+        self,
+        principal: Principal,
+        entity_key: str,
+        *,
+        filter: Any = None,
+        search: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[dict[str, Any]]:
+        """Every live record the principal may export that matches, in id order, as they may see it.
+
+        Uses the ``export`` privilege (not ``read``) and field security like any
+        read; streams in batches by keyset over the id inside one read, so memory
+        stays flat for any table size.
+        """
+        with self._transaction(entity_key, "export", read_only=True) as connection:
+            ctx = self._context(connection, principal, entity_key)
+            reader = ctx.shape.reader(ctx.hidden)
+            clauses = self._where(ctx, filter, search, "export")
+            last = 0
+            while True:
+                rows = connection.execute(
+                    reader.select.where(*clauses, ctx.table.c.id > last)
+                    .order_by(ctx.table.c.id)
+                    .limit(batch_size)
+                ).all()
+                if not rows:
+                    return
+                records = reader.finish(reader.raw(rows))
+                last = records[-1]["id"]
+                for record in records:
+                    yield ctx.access.mask(record) if ctx.masked else record
+
     def lookup(
         self, principal: Principal, entity_key: str, query: str, limit: int = 20
     ) -> list[dict[str, Any]]:

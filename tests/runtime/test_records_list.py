@@ -175,3 +175,14 @@ def test_lookup_offers_only_readable_live_records(world: World):
 def test_page_size_is_bounded(world: World):
     with pytest.raises(InvalidOperation, match="page_size"):
         world.service.list(world.principal("alice"), "account", page_size=0)
+
+
+def test_export_streams_every_exportable_record_in_batches(world: World):
+    alice, sam = world.principal("alice"), world.principal("sam")
+    city = tag()
+    ids = world.service.bulk_create(alice, "account", [{"name": "e", "city": city}] * 5).ids
+    world.service.create(sam, "account", {"name": "not alice's", "city": city})
+    only_city = {"field": "city", "op": "eq", "value": city}
+    exported = list(world.service.export(alice, "account", filter=only_city, batch_size=2))
+    assert [record["id"] for record in exported] == ids
+    assert exported[0]["city"] == city

@@ -183,3 +183,11 @@ def test_history_leaves_out_hidden_fields_and_masks_masked_ones(world, profiled)
     assert "secret" not in history[0].changes and "uscc" not in history[0].changes
     assert history[0].changes["email"] == (None, "***")
     assert history[1].changes == {"name": ("A", "B")}
+
+
+def test_export_applies_field_security_like_any_read(world, profiled):
+    record = _seed(world)
+    only_city = {"field": "city", "op": "eq", "value": record["city"]}
+    (row,) = profiled.export(world.principal("alice"), "account", filter=only_city)
+    assert "secret" not in row and "uscc" not in row
+    assert row["email"] == "***"
