@@ -54,9 +54,14 @@ CURRENCY_SUFFIX = "_currency"
 class TenantLike(Protocol):
     """What table generation needs of a tenant row (`metadata.tables.Tenant`)."""
 
-    id: int
-    namespace: str
-    config_version: int
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def config_version(self) -> int: ...
 
 
 SYSTEM_COLUMN_NAMES = (

@@ -470,7 +470,7 @@ def check_unique(
                 first_row[value] = index
         if not first_row:
             continue
-        where = [table.c.deleted_at.is_(None)]
+        where: list[Any] = [table.c.deleted_at.is_(None)]
         if exclude_id is not None:
             where.append(table.c.id != exclude_id)
         taken = _existing(ctx.connection, table.c[key], set(first_row), *where)

@@ -89,6 +89,10 @@ speculative read so that a stale cached tenant state is noticed by the read itse
 
 _MAX_STATEMENTS = 2048
 
+# `RecordReads.list` shadows the builtin inside the class body; annotations there use these.
+Records = list[dict[str, Any]]
+History = list[audit.AuditRecord]
+
 
 PHYSICAL = "\0physical"
 """The `_configuration` key of the tenant's physical configuration (no unit key looks like it)."""
@@ -323,7 +327,8 @@ class RecordReads:
             )
         if for_update and self.dialect == "postgresql":
             query = query.with_for_update()
-        return ctx.connection.execute(query).mappings().first()
+        row = ctx.connection.execute(query).mappings().first()
+        return dict(row) if row is not None else None
 
     def _require(
         self, ctx: OperationContext, record_id: int, privilege: str, *, deleted: bool = False
@@ -481,7 +486,7 @@ class RecordReads:
         ctx: OperationContext,
         reader: RowReader,
         keys: Sequence[Any],
-        rows: list[dict[str, Any]],
+        rows: Records,
         cursor: str | None,
         backwards: bool,
         page_size: int,
@@ -569,9 +574,7 @@ class RecordReads:
                 for record in records:
                     yield ctx.access.mask(record) if ctx.masked else record
 
-    def lookup(
-        self, principal: Principal, entity_key: str, query: str, limit: int = 20
-    ) -> list[dict[str, Any]]:
+    def lookup(self, principal: Principal, entity_key: str, query: str, limit: int = 20) -> Records:
         """Records for a reference picker: ``{"id", "title"}`` of readable live records."""
         with self._transaction(entity_key, "read") as connection:
             ctx = self._context(connection, principal, entity_key)
@@ -597,9 +600,7 @@ class RecordReads:
                 ]
         return items
 
-    def history(
-        self, principal: Principal, entity_key: str, record_id: int
-    ) -> list[audit.AuditRecord]:
+    def history(self, principal: Principal, entity_key: str, record_id: int) -> History:
         """The audit trail of a record the principal may read (deleted ones too), oldest first.
 
         Hidden fields are left out of every entry; masked ones are masked.
