@@ -15,7 +15,12 @@ from typing import Any
 from babel import Locale
 from babel.dates import format_date as _babel_date
 from babel.dates import format_datetime as _babel_datetime
-from babel.numbers import format_compact_decimal, format_currency, format_decimal
+from babel.numbers import (
+    format_compact_decimal,
+    format_currency,
+    format_decimal,
+    get_currency_symbol,
+)
 from flask import Flask, request, session
 from flask_babel import Babel
 from flask_login import current_user
@@ -105,7 +110,7 @@ def format_money_for(
     locale = babel_locale(language)
     if compact and language in _COMPACT_LANGUAGES and abs(value) >= 10_000:
         number = format_compact_decimal(value, locale=locale, fraction_digits=2)
-        return f"{number} {currency}" if currency else number
+        return f"{get_currency_symbol(currency, locale=locale)}{number}" if currency else number
     if not currency:
         return format_decimal(value, format="#,##0.00", locale=locale)
     return format_currency(value, currency, locale=locale)
