@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from crm_platform.cli.init_command import init
+
 
 @click.command(help="Serve the web application with Flask's development server.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -33,3 +35,4 @@ def _redacted(url: str) -> str:
 
 
 COMMANDS: list[click.Command] = [serve]
+COMMANDS.append(init)
