@@ -70,7 +70,9 @@ def init(demo: bool, tenant_key: str, customers: int, seed: int) -> None:
             tenant_key,
             customers=customers,
             seed=seed,
-            progress=lambda message: click.echo(f"  {message}"),
+            progress=lambda message: click.echo(
+                f"  {message} ({time.perf_counter() - started:.1f} s)"
+            ),
         )
     except CrmPlatformError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -90,10 +90,29 @@ _OPPORTUNITIES_PER_CUSTOMER = (0, 1, 1, 2)
 _ORDERS_PER_CUSTOMER = (0, 0, 1, 2)
 _LEADS_PER_CUSTOMER = 0.5
 _CASE_CHANCE = 0.35
-# Shares of a contract's amount collected so far, by contract status.
-_COLLECTED: Mapping[str, tuple[Decimal, ...]] = {
-    "signed": (Decimal("0.3"),),
-    "completed": (Decimal("0.3"), Decimal("0.6"), Decimal("0.1")),
+_CASE_BY_AGENT_CHANCE = 0.6
+# A won deal becomes a contract in one of these states; one in negotiation may be drafted.
+_WON_CONTRACT: Mapping[str, float] = {
+    "signed": 5,
+    "completed": 4,
+    "terminated": 0.5,
+    "drafting": 0,
+    "under_review": 0,
+}
+_NEGOTIATED_CONTRACT: Mapping[str, float] = {
+    "drafting": 1,
+    "under_review": 1,
+    "signed": 0,
+    "completed": 0,
+    "terminated": 0,
+}
+_DRAFT_CHANCE = 0.5
+_ADVANCE, _BALANCE, _RETENTION = Decimal("0.3"), Decimal("0.6"), Decimal("0.1")
+# What has been collected on a contract so far, by its status: one of these instalment plans.
+_COLLECTED: Mapping[str, tuple[tuple[Decimal, ...], ...]] = {
+    "signed": ((_ADVANCE,), (_ADVANCE, _BALANCE)),
+    "completed": ((_ADVANCE, _BALANCE, _RETENTION),),
+    "terminated": ((), (_ADVANCE,)),
 }
 _MAX_DRAWS = 200
 
@@ -262,16 +281,25 @@ class DemoRecords:
         ids = self._create(principal, "opportunity", rows)
         contracts, signed = [], []
         for opportunity_id, row, customer in zip(ids, rows, deals, strict=True):
-            if row["stage"] != "won":
+            if row["stage"] == "won":
+                status = self.values.choice("contract", "status", _WON_CONTRACT)
+            elif row["stage"] == "negotiation" and self.values.chance(_DRAFT_CHANCE):
+                status = self.values.choice("contract", "status", _NEGOTIATED_CONTRACT)
+            else:
                 continue
             record = self.values.contract(self._next("contract"), customer.name, self.today)
-            record.update(customer=customer.id, opportunity=opportunity_id, amount=row["amount"])
+            record.update(
+                customer=customer.id,
+                opportunity=opportunity_id,
+                amount=row["amount"],
+                status=status,
+            )
             contracts.append(self._owned(record, branch, customer.owner))
             signed.append(customer)
         contract_ids = self._create(principal, "contract", contracts)
         payments = []
         for contract_id, contract, customer in zip(contract_ids, contracts, signed, strict=True):
-            for share in _COLLECTED.get(contract["status"], ()):
+            for share in self.values.pick(_COLLECTED.get(contract["status"], ((),))):
                 record = self.values.payment(
                     self._next("payment_collection"), contract["amount"], contract["signed_date"]
                 )
@@ -305,7 +333,8 @@ class DemoRecords:
             if branch.equipment:
                 record["equipment_serial_no"] = f"HC{self.values.integer(10**7, 10**8 - 1)}"
                 record["downtime_hours"] = Decimal(self.values.integer(0, 480)) / 10
-            owner = self.values.pick(branch.agents) if branch.agents else customer.owner
+            by_agent = branch.agents and self.values.chance(_CASE_BY_AGENT_CHANCE)
+            owner = self.values.pick(branch.agents) if by_agent else customer.owner
             rows.append(self._owned(record, branch, owner))
         self._create(principal, "case", rows)
 
