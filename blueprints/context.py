@@ -128,9 +128,11 @@ def capabilities(entity_key: str) -> EntityCapabilities:
     if entity_key not in cache:
         service = services().records
         # The record service has no public description of an entity's access yet; its
-        # operation context holds exactly that, so read it there (one small query).
+        # operation context holds exactly that, so read it there. Speculative: reuse the
+        # tenant state the service last read. These answers only shape the page; the
+        # service enforces access on every read and write whatever the page shows.
         with service.engine.connect() as connection:
-            ctx = service._context(connection, current_principal(), entity_key)
+            ctx = service._context(connection, current_principal(), entity_key, speculative=True)
             cache[entity_key] = EntityCapabilities(
                 field_levels=dict(ctx.access.field_levels),
                 sortable=frozenset(ctx.shape.sortable) - ctx.hidden,
