@@ -65,6 +65,14 @@ def test_every_seed_entity_renders_for_a_group_admin(seed_app: Flask, language: 
         listing = client.get(f"/r/{entity.key}/")
         assert listing.status_code == 200, entity.key
         assert client.get(f"/r/{entity.key}/new").status_code == 200, entity.key
+    admin = client.get("/admin/").get_data(as_text=True)
+    assert "br_heavy_east" in admin and admin.index("group_hq") < admin.index("bu_equipment")
+    designer = client.get("/designer/").get_data(as_text=True)
+    assert "customer_default" in designer
+    api = client.get("/api/").get_json()
+    assert {endpoint["name"] for endpoint in api["endpoints"]} == {
+        "regions", "region_path", "lookup",
+    }  # fmt: skip
     customers = client.get("/r/customer/").get_data(as_text=True)
     assert "测试机械有限公司" in customers
     found = re.search(r'href="/r/customer/(\d+)"', customers)
