@@ -20,7 +20,7 @@ from crm_platform.metadata.bundles import import_bundle
 from crm_platform.metadata.model import localize
 from crm_platform.runtime import users
 from crm_platform.runtime.org import get_unit_by_key
-from crm_platform.runtime.tenants import create_tenant
+from crm_platform.runtime.tenants import create_tenant, get_tenant
 from crm_platform.runtime.users import principal_for
 from tests.web.conftest import add_user, post, sign_in
 
@@ -103,3 +103,27 @@ def test_record_page_explains_access_on_request(seed_app: Flask) -> None:
     explained = client.get(f"/r/customer/{found.group(1)}?explain=1").get_data(as_text=True)
     assert 'data-privilege="read"' in explained
     assert "branch_sales_rep" in explained and "br_heavy_east" in explained
+
+
+def test_editing_a_readable_record_without_update_rights_is_403(
+    seed_app: Flask, web_engine: Engine
+) -> None:
+    # The seed's branch rep reads the branch's customers but updates only their own.
+    services = seed_app.extensions["crm_platform"]
+    with web_engine.begin() as connection:
+        tenant_id = get_tenant(connection, "demo").id
+        branch = get_unit_by_key(connection, tenant_id, "br_heavy_east")
+        colleague = add_user(connection, tenant_id, "colleague@demo.cn", "Colleague", branch.id)
+        users.assign_role(connection, colleague, "branch_sales_rep", branch.id)
+        colleague_principal = principal_for(connection, colleague)
+    record = services.records.create(
+        colleague_principal, "customer", {"name": "同事的客户", "region": "330106"}
+    )
+    client = seed_app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    sign_in(client, "rep@demo.cn", tenant="demo")
+    path = f"/r/customer/{record['id']}"
+    assert client.get(path).status_code == 200
+    response = post(client, path + "/edit", {"_version": "1", "name": "改名"}, path + "/edit")
+    assert response.status_code == 403
+    assert "You may not do this" in response.get_data(as_text=True)
