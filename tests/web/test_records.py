@@ -446,3 +446,28 @@ def test_unit_layer_form_applies_to_its_unit_only(
     sign_in(client, acme.rep_b)
     theirs = text(client.get("/r/account/new"))
     assert "Quick entry" not in theirs and 'name="uscc"' in theirs
+
+
+def test_record_routes_require_sign_in_and_csrf(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    record = create(published, acme, "rep_a", name="Omicron")
+    base = f"/r/account/{record['id']}"
+    for path in ("/r/account/", "/r/account/new", base, base + "/edit", "/api/lookup/account"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/sign-in" in response.headers["Location"], path
+    sign_in(client, acme.rep_a)
+    for path in ("/r/account/new", base + "/edit", base + "/delete"):
+        assert client.post(path, data={"_version": "1", "name": "x"}).status_code == 400, path
+    assert published.get(principal(published, acme.user_ids["rep_a"]), "account", record["id"])
+
+
+def test_edit_without_a_version_is_a_bad_request(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    record = create(published, acme, "rep_a", name="Pi")
+    sign_in(client, acme.rep_a)
+    path = f"/r/account/{record['id']}/edit"
+    response = form_post(client, path, {"name": "Pi 2"}, path)
+    assert response.status_code == 400
+    assert "missing or malformed" in text(response)
