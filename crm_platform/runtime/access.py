@@ -4,6 +4,10 @@ For one user and entity, each privilege's rows are
 
     tenant boundary AND NOT (restriction rules that apply to the user)
     AND (role grants OR [shares OR sharing rules, where the roles give at least ``own``])
+    AND (for every privilege but read and create) the rows of read
+
+A privilege on a record the user cannot read is never usable (the record is
+"not found" to them), so update, delete, assign, share and export imply read.
 
 The tenant boundary is the tenant's own table namespace. Role grants come from
 every role assignment (role at a unit) and add up; master entities are read at
@@ -369,6 +373,10 @@ class RolePolicy:
                     )
             grants[privilege] = tuple(sources)
             predicates[privilege] = _combine(table, facts, by_level, sources, boundary)
+        # Nobody acts on a record they cannot see: every row privilege implies read.
+        for privilege in ALL_PRIVILEGES:
+            if privilege not in ("read", "create"):
+                predicates[privilege] = _and_read(predicates[privilege], predicates["read"])
 
         roles = counting_roles(config, entity.key, (g.role for g in held))
         fgrants = field_grants(config, entity, roles)
@@ -388,6 +396,17 @@ class RolePolicy:
                 {key: types[key] for key, level in flevels.items() if level == "masked"}
             ),
         )
+
+
+def _and_read(own: ColumnElement[bool], read: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`own` AND `read`, without the noise of a constant side."""
+    if own is false() or read is false():
+        return false()
+    if read is true():
+        return own
+    if own is true():
+        return read
+    return and_(own, read)
 
 
 def _combine(

@@ -87,7 +87,7 @@ def attempt(world: SecurityWorld, user: str, privilege: str, record_id: int) -> 
         elif privilege == "delete":
             service.delete(principal, "account", record_id)
         elif privilege == "export":
-            return record_id in ids_with(world, principal, "account", "export")
+            return record_id in ids_with(world.service, principal, "account", "export")
     except RecordNotFound:
         return False
     return True

@@ -118,7 +118,11 @@ def _try(world: SecurityWorld, user: str, privilege: str, record_id: int, unit=N
         elif privilege == "delete":
             service.delete(principal, "account", record_id)
         else:
-            return "ok" if record_id in ids_with(world, principal, "account", privilege) else "no"
+            return (
+                "ok"
+                if record_id in ids_with(world.service, principal, "account", privilege)
+                else "no"
+            )
     except RecordNotFound:
         return "not_found"
     except AccessDenied:
@@ -272,8 +276,8 @@ def test_master_data_is_read_tenant_wide_unless_a_restriction_narrows_it(cast):
     wholesale = cast.service.create(system, "product", {"name": "W", "channel": "wholesale"})["id"]
     at_mid = cast.principal(_user(cast, "mid", []))
     at_sibling = cast.principal(_user(cast, "sibling", []))
-    assert {retail, wholesale} <= ids_with(cast, at_mid, "product", "read")
-    seen = ids_with(cast, at_sibling, "product", "read")
+    assert {retail, wholesale} <= ids_with(cast.service, at_mid, "product", "read")
+    seen = ids_with(cast.service, at_sibling, "product", "read")
     assert retail in seen and wholesale not in seen
     with pytest.raises(RecordNotFound):
         cast.service.get(at_sibling, "product", wholesale)

@@ -84,8 +84,8 @@ def test_explanations_agree_with_enforcement_on_every_record(cast, user):
     for unit in ("mid", "child", "sibling", "far"):
         cast.account(unit, "bystander", tier="a", secret="classified")
     for privilege in ("read", "update", "delete", "export"):
-        allowed = ids_with(cast, principal, "account", privilege)
-        every = ids_with(cast, cast.system(), "account", "read")
+        allowed = ids_with(cast.service, principal, "account", privilege)
+        every = ids_with(cast.service, cast.system(), "account", "read")
         for record_id in sorted(every)[-12:]:
             explained = explain_access(cast.service, principal, "account", record_id)
             assert explained.granted(privilege) is (record_id in allowed)

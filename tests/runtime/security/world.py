@@ -292,10 +292,10 @@ def _config_version(world: SecurityWorld, tenant: Tenant) -> int:
         )
 
 
-def ids_with(world: SecurityWorld, principal: Principal, entity: str, privilege: str) -> set[int]:
+def ids_with(service: RecordService, principal: Principal, entity: str, privilege: str) -> set[int]:
     """Ids of the live records the principal holds `privilege` on (export has no service call)."""
-    with world.engine.connect() as connection:
-        ctx = world.service._context(connection, principal, entity)
+    with service.engine.connect() as connection:
+        ctx = service._context(connection, principal, entity)
         table = ctx.table
         rows = connection.execute(
             table.select()
