@@ -30,6 +30,9 @@ from crm_platform.runtime.tenants import get_tenant_by_id, list_tenants
 from crm_platform.runtime.users import get_user
 
 bp = Blueprint("auth", __name__)
+
+CHOSEN_KEY = "language_chosen"
+"""Set when a visitor picks a language before signing in (not when sign-out leaves one behind)."""
 login_manager = LoginManager()
 
 
@@ -115,12 +118,17 @@ def sign_in_submit() -> str | Response:
             "try again later."
         )
         return _render_sign_in(message, attempt), 429  # type: ignore[return-value]
-    connection.commit()
     if user is None:
+        connection.commit()
         message = _("The organisation, email or password is not correct.")
         return _render_sign_in(message, attempt), 401  # type: ignore[return-value]
+    # A language picked on the sign-in page is the person's choice: keep it on their account.
+    chosen = normalise_language(session.pop(SESSION_KEY, None))
+    if session.pop(CHOSEN_KEY, False) and chosen and chosen != user.locale:
+        remember_language(connection, user.id, chosen)
+        user.locale = chosen
+    connection.commit()
     session.pop(UNIT_SESSION_KEY, None)
-    session.pop(SESSION_KEY, None)
     login_user(SignedInUser.of(user, attempt.tenant_key))
     return redirect(_safe_next(request.args.get("next")) or url_for("records.home"))
 
@@ -147,6 +155,7 @@ def switch_language() -> Response:
         db().commit()
     else:
         session[SESSION_KEY] = language
+        session[CHOSEN_KEY] = True
     return redirect(_safe_next(request.form.get("next")) or url_for("records.home"))
 
 

@@ -15,13 +15,22 @@
     });
   }
 
-  // "Select all" checkbox of a list.
+  // Row selection of a list: "select all", and a count of the selected rows.
   function selectAll(root) {
+    var counter = root.querySelector("[data-selection-count]");
+    function count() {
+      if (!counter) { return; }
+      var n = root.querySelectorAll("input[name='selected']:checked").length;
+      counter.textContent = n ? counter.getAttribute("data-selected-template").replace("%(n)s", String(n))
+                              : counter.getAttribute("data-none");
+    }
     root.querySelectorAll("input[data-select-all]").forEach(function (box) {
       box.addEventListener("change", function () {
-        document.querySelectorAll("input[name='selected']").forEach(function (row) { row.checked = box.checked; });
+        root.querySelectorAll("input[name='selected']").forEach(function (row) { row.checked = box.checked; });
+        count();
       });
     });
+    root.querySelectorAll("input[name='selected']").forEach(function (row) { row.addEventListener("change", count); });
   }
 
   // Buttons that ask before doing something irreversible.

@@ -260,3 +260,24 @@ def test_regions_api_serves_the_picker(client: FlaskClient, acme: Org) -> None:
     path = client.get("/api/regions/110101/path").get_json()["path"]
     assert [item["code"] for item in path][0] == "110000"
     assert path[-1]["code"] == "110101"
+
+
+def test_language_picked_on_the_sign_in_page_is_kept_on_the_account(
+    client: FlaskClient, acme: Org
+) -> None:
+    post(client, "/language", {"language": "zh-Hant", "next": "/sign-in"}, "/sign-in")
+    sign_in(client, acme.bu_head)  # their stored language was zh-Hans
+    assert '<html lang="zh-Hant">' in client.get("/").get_data(as_text=True)
+    post(client, "/sign-out", {})
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    sign_in(client, acme.bu_head)
+    assert '<html lang="zh-Hant">' in client.get("/").get_data(as_text=True)
+
+
+def test_language_left_behind_by_sign_out_does_not_change_the_next_account(
+    client: FlaskClient, acme: Org
+) -> None:
+    sign_in(client, acme.bu_head)  # zh-Hans
+    post(client, "/sign-out", {})
+    sign_in(client, acme.rep_a)  # en
+    assert '<html lang="en">' in client.get("/").get_data(as_text=True)

@@ -122,6 +122,8 @@ def test_rep_creates_customer_fixing_an_invalid_uscc_then_finds_it(page, world) 
     page.click("#apply-filters")
     page.wait_for_selector("#records")
     assert "Browser Trading Co" in page.inner_text("#records")
+    page.check("input[data-select-all]")
+    assert page.inner_text("[data-selection-count]") == "1 selected"
     shoot(page, "07-customer-list")
 
 
