@@ -125,6 +125,10 @@ class RoleAccess:
 
     connection: Connection
     compiled: CompiledAccess
+    policy: RolePolicy | None = None
+    tenant: TenantState | None = None
+    principal: Principal | None = None
+    config: Configuration | None = None
 
     @property
     def field_levels(self) -> Mapping[str, FieldLevel]:
@@ -146,6 +150,26 @@ class RoleAccess:
         return unit_covered(
             self.connection, self.compiled.facts, self.compiled.unit_grants["assign"], unit_id
         )
+
+    def reference_scope(self, entity_key: str, table: Table) -> ColumnElement[bool]:
+        """The records of `entity_key` a reference field may name: those the user can read.
+
+        Accepting a reference to a record the user cannot see (where a missing one
+        is refused) would reveal that it exists.
+        """
+        if self.policy is None or self.tenant is None or self.principal is None:
+            return false()
+        if self.config is None or not self.config.has_entity(entity_key):
+            return false()
+        target = self.policy.compiled(
+            self.connection,
+            self.tenant,
+            self.principal,
+            self.config.entity(entity_key),
+            table,
+            self.config,
+        )
+        return target.predicates["read"]
 
     def mask(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """`row` with each masked field in its masked form (shape kept, amounts hidden)."""
@@ -201,9 +225,8 @@ class RolePolicy:
         """The user's access to `entity`; the system principal's is full and audited."""
         if principal.is_system:
             return self._system.compile(connection, tenant, principal, entity, table, config)
-        return RoleAccess(
-            connection, self.compiled(connection, tenant, principal, entity, table, config)
-        )
+        compiled = self.compiled(connection, tenant, principal, entity, table, config)
+        return RoleAccess(connection, compiled, self, tenant, principal, config)
 
     # -- compiling -------------------------------------------------------------------------------
 

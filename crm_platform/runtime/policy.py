@@ -11,7 +11,10 @@ connection, and then only reads from it:
   ``read`` or ``edit``; a field it does not list is ``edit``;
 - `can_create_in(unit)` / `can_assign_to(unit)` decide the owning unit of new
   and reassigned records;
-- `mask(row)` turns a row into what the principal may see of masked fields.
+- `mask(row)` turns a row into what the principal may see of masked fields;
+- optionally, `reference_scope(entity_key, table)`: the rows of another entity
+  a reference field may name (the security model's `RoleAccess` gives the ones
+  the principal can read, so a reference never confirms an invisible record).
 
 The service applies all of that generically, so a policy only computes it. Two
 policies ship here: `SystemPolicy` for `Principal.system(...)` (everything in

@@ -443,7 +443,13 @@ def _lookup(
     target = ctx.tables.get(definition.target or "")
     if target is None:
         return None, (), "reference_missing"
-    return target.c.id, (target.c.deleted_at.is_(None),), "reference_missing"
+    where = (target.c.deleted_at.is_(None),)
+    # A policy that scopes references (RoleAccess.reference_scope) lets a reference
+    # name only records the principal can read; accepting an invisible one leaks it.
+    scope = getattr(ctx.access, "reference_scope", None)
+    if scope is not None:
+        where = (*where, scope(definition.target, target))
+    return target.c.id, where, "reference_missing"
 
 
 def check_unique(
