@@ -39,6 +39,8 @@ TENANT_KEY = "bench"
 ENTITY = "customer"
 RUNS = 30
 WARMUP = 3
+MIN_RUNS = 3
+BUDGET_S = 30.0
 DEFAULT_SQLITE_URL = "sqlite:////tmp/crm_bench.sqlite3"
 
 UNITS = OrgUnit.__table__
@@ -215,18 +217,38 @@ def median_ms(samples: Sequence[float]) -> float:
 
 
 def interleaved(
-    contenders: Mapping[str, Callable[[], Any]], runs: int = RUNS, warmup: int = WARMUP
+    contenders: Mapping[str, Callable[[], Any]],
+    runs: int = RUNS,
+    warmup: int = WARMUP,
+    budget_s: float = BUDGET_S,
 ) -> dict[str, float]:
-    """Median milliseconds of each contender, run in turn `runs` times after `warmup` rounds."""
+    """Median milliseconds of each contender, run in turn `runs` times after `warmup` rounds.
+
+    A case whose round takes long (a count over a million rows without a covering
+    index) gets fewer runs, at least `MIN_RUNS`, so one slow case cannot stall the
+    whole benchmark; the key ``"runs"`` says how many rounds were timed.
+    """
     samples: dict[str, list[float]] = {name: [] for name in contenders}
-    for round_ in range(warmup + runs):
+    planned = runs
+    round_ = 0
+    while round_ < warmup + planned:
+        started_round = time.perf_counter()
         for name, run in contenders.items():
             started = time.perf_counter()
             run()
             elapsed = time.perf_counter() - started
             if round_ >= warmup:
                 samples[name].append(elapsed)
-    return {name: median_ms(values) for name, values in samples.items()}
+        if round_ == 0:
+            per_round = time.perf_counter() - started_round
+            affordable = int(budget_s / per_round) if per_round > 0 else runs
+            planned = max(MIN_RUNS, min(runs, affordable))
+            if planned < runs:
+                warmup = min(warmup, 1)
+        round_ += 1
+    result = {name: median_ms(values) for name, values in samples.items()}
+    result["runs"] = float(planned)
+    return result
 
 
 @contextmanager

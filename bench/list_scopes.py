@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from bench.common import (
     ENTITY,
+    RUNS,
     Bench,
     Scope,
     find_scopes,
@@ -206,7 +207,7 @@ def measure_scope(
         rows.append(
             [
                 f"{scope.name} `{scope.unit_key}` ({scope.rows:,})",
-                case,
+                case if times["runs"] >= RUNS else f"{case} [{times['runs']:.0f} runs]",
                 times["service"],
                 times["core"],
                 times["raw"],
