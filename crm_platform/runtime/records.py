@@ -1,13 +1,15 @@
 """`RecordService`: the only code that reads or writes entity tables.
 
-Every operation takes the acting `Principal` first and runs in one transaction:
-it reads the tenant row (namespace and configuration version) with one small
-query, takes the entity's definition from the principal's effective
-configuration and its `Table` from the tenant's physical configuration (both
-cached per configuration version), asks the `AccessPolicy` for the principal's
-access, and ANDs that access into every statement. The hot path (get, list,
-count) is SQLAlchemy Core only. Writes validate every field at once, append an
-audit entry in the same transaction, and publish a `RecordEvent` after COMMIT.
+Every operation takes the acting `Principal` first. It resolves an
+`OperationContext` (record_reads.py): the tenant row (namespace and versions),
+the entity's definition from the principal's effective configuration, its
+`Table` from the tenant's physical configuration (both cached per configuration
+version), and the principal's access compiled by the `AccessPolicy`, which is
+ANDed into every statement. Reads (record_reads.py) are SQLAlchemy Core only,
+reuse statements built once per shape, and check the tenant's versions inside
+the read itself. Writes (here) validate every field of every row at once,
+append audit entries in the same transaction, and publish `RecordEvent`s after
+COMMIT.
 """
 
 from __future__ import annotations
