@@ -66,6 +66,8 @@
       }
     }
     if (raw === null) { return [null]; }
+    // An operand of a multi-choice field is one option key, never a list.
+    if (type === "multi_choice") { return [String(raw)]; }
     return [coerce(type, raw)];
   }
 

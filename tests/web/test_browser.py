@@ -8,6 +8,7 @@ scenario is in `test_browser_seed.py`. See `browser_support` for Chromium.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from sqlalchemy import Engine
@@ -175,3 +176,73 @@ def test_service_agent_sees_phones_masked(page, world) -> None:
     assert "138****5678" in table and "13900001111" not in table
     assert "Secret" not in table
     shoot(page, "12-service-agent-masked")
+
+
+TYPES = {
+    "stage": "choice",
+    "name": "text",
+    "amount": "money",
+    "employees": "integer",
+    "founded": "date",
+    "tags": "multi_choice",
+    "active": "boolean",
+    "owner_user_id": "user",
+}
+CONDITION_CASES = [
+    ({"field": "stage", "op": "eq", "value": "won"}, {"stage": "won"}),
+    ({"field": "stage", "op": "eq", "value": "won"}, {"stage": None}),
+    ({"field": "stage", "op": "ne", "value": "won"}, {"stage": None}),
+    ({"field": "stage", "op": "in", "value": ["won", "lost"]}, {"stage": "lost"}),
+    ({"field": "stage", "op": "not_in", "value": ["won", "lost"]}, {"stage": None}),
+    ({"field": "stage", "op": "is_empty"}, {"stage": ""}),
+    ({"field": "name", "op": "contains", "value": "ACME"}, {"name": "Big acme Ltd"}),
+    ({"field": "name", "op": "starts_with", "value": "big"}, {"name": "Big acme Ltd"}),
+    ({"field": "name", "op": "contains", "value": "东方"}, {"name": "东方重工"}),
+    ({"field": "amount", "op": "gt", "value": 100}, {"amount": 150}),
+    ({"field": "amount", "op": "gte", "value": 100}, {"amount": None}),
+    ({"field": "employees", "op": "between", "value": [10, 20]}, {"employees": 20}),
+    ({"field": "founded", "op": "lt", "value": "2020-01-01"}, {"founded": "2019-12-31"}),
+    ({"field": "founded", "op": "gte", "value": "$today"}, {"founded": "2000-01-01"}),
+    ({"field": "tags", "op": "eq", "value": "a"}, {"tags": ["a", "b"]}),
+    ({"field": "tags", "op": "in", "value": ["c", "b"]}, {"tags": ["a", "b"]}),
+    ({"field": "tags", "op": "is_empty"}, {"tags": []}),
+    ({"field": "active", "op": "eq", "value": True}, {"active": False}),
+    ({"field": "owner_user_id", "op": "eq", "value": "$user.id"}, {"owner_user_id": 7}),
+    ({"field": "employees", "op": "gt", "value": "$record.amount"}, {"employees": 5, "amount": 3}),
+    (
+        {"any": [{"not": {"field": "stage", "op": "eq", "value": "won"}},
+                 {"all": [{"field": "amount", "op": "lt", "value": 10},
+                          {"field": "name", "op": "is_not_empty"}]}]},
+        {"stage": "won", "amount": 5, "name": "x"},
+    ),
+]  # fmt: skip
+
+
+def _python_value(key: str, value: object) -> object:
+    if TYPES[key] == "date" and isinstance(value, str):
+        return date.fromisoformat(value)
+    if TYPES[key] == "multi_choice" and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def test_browser_conditions_agree_with_the_server_evaluator(browser, live_server: str) -> None:
+    from crm_platform.metadata.conditions import ConditionContext, evaluate
+
+    today = date(2026, 11, 24)
+    context = ConditionContext(user_id=7, unit_id=3, unit_ids=(3,), today=today)
+    js_context = {"user": {"id": 7, "unit": 3, "units": [3]}, "today": today.isoformat()}
+    # Only this test turns the CSP off: it calls the evaluator directly, not through a page.
+    session = browser.new_context(base_url=live_server, bypass_csp=True)
+    page = session.new_page()
+    page.goto("/sign-in")
+    for condition, record in CONDITION_CASES:
+        expected = evaluate(
+            condition, {k: _python_value(k, v) for k, v in record.items()}, TYPES, context
+        )
+        got = page.evaluate(
+            "([c, r, t, x]) => window.CRMConditions.evaluate(c, r, t, x)",
+            [condition, record, TYPES, js_context],
+        )
+        assert got is expected, (condition, record)
+    session.close()
