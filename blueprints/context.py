@@ -135,7 +135,13 @@ def capabilities(entity_key: str) -> EntityCapabilities:
             ctx = service._context(connection, current_principal(), entity_key, speculative=True)
             cache[entity_key] = EntityCapabilities(
                 field_levels=dict(ctx.access.field_levels),
-                sortable=frozenset(ctx.shape.sortable) - ctx.hidden,
+                # Sorting by a masked field would reveal its order, so the page offers none.
+                sortable=frozenset(ctx.shape.sortable)
+                - {
+                    key
+                    for key, level in ctx.access.field_levels.items()
+                    if level != "edit" and level != "read"
+                },
                 # The policy compiles "no read grant at all" to the constant FALSE.
                 readable=not isinstance(ctx.access.predicate("read"), False_),
             )

@@ -203,11 +203,14 @@ class ListRequest:
 def filterable_fields(
     entity: EntityDef, view: ListViewDef | None, levels: Mapping[str, str]
 ) -> list[FieldDef]:
-    """The fields a list offers filters on: the view's columns of a filterable type, not hidden."""
+    """The fields a list offers filters on: the view's filterable columns the user sees in clear."""
     keys = view.columns if view is not None else entity.field_keys
     fields = [entity.find_field(key) for key in keys]
+    # Masked values are offered no filter either: a range filter would reveal them.
     return [
-        f for f in fields if f is not None and f.type in FILTERS and levels.get(f.key) != "hidden"
+        f
+        for f in fields
+        if f is not None and f.type in FILTERS and levels.get(f.key) not in ("hidden", "masked")
     ]
 
 
