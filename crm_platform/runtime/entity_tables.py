@@ -286,8 +286,11 @@ def build_table(
     title = getattr(entity, "title_field", None)
     if title and title in table.c and f"uq_{title}" not in wanted:
         wanted[f"title_{title}"] = ([table.c[title], table.c.id], {})
+    unsortable = {f.key for f in entity.fields if f.type in UNSORTABLE_TYPES}
     for view in list_views:
         pairs = _sort_pairs(view)
+        if any(key in unsortable for key, _ in pairs):
+            continue
         elements = _sort_index_elements(table, pairs)
         if elements is None:
             continue
