@@ -137,11 +137,7 @@ def capabilities(entity_key: str) -> EntityCapabilities:
                 field_levels=dict(ctx.access.field_levels),
                 # Sorting by a masked field would reveal its order, so the page offers none.
                 sortable=frozenset(ctx.shape.sortable)
-                - {
-                    key
-                    for key, level in ctx.access.field_levels.items()
-                    if level != "edit" and level != "read"
-                },
+                - {k for k, v in ctx.access.field_levels.items() if v in ("hidden", "masked")},
                 # The policy compiles "no read grant at all" to the constant FALSE.
                 readable=not isinstance(ctx.access.predicate("read"), False_),
             )
