@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, select
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, false, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from crm_platform.metadata.conditions import ConditionContext, compile_condition
@@ -88,6 +88,9 @@ _STAMP_COLUMNS = (
 speculative read so that a stale cached tenant state is noticed by the read itself."""
 
 _MAX_STATEMENTS = 2048
+
+# Matches no row, yet makes SQLite take its write lock (waiting up to busy_timeout).
+_TAKE_WRITE_LOCK = update(_TENANTS).where(false()).values(id=_TENANTS.c.id)
 
 # `RecordReads.list` shadows the builtin inside the class body; annotations there use these.
 Records = list[dict[str, Any]]
@@ -284,7 +287,10 @@ class RecordReads:
         """A transaction whose database failures surface as platform errors, never raw.
 
         Reads on PostgreSQL run in autocommit: a page or a count is one statement,
-        and BEGIN and COMMIT would double its round trips.
+        and BEGIN and COMMIT would double its round trips. Writes on SQLite take
+        the database's write lock first: a transaction that read before its first
+        write cannot wait for a concurrent writer (SQLite reports the snapshot as
+        stale at once), one that writes first simply waits its turn.
         """
         try:
             if read_only and self.dialect == "postgresql":
@@ -292,6 +298,8 @@ class RecordReads:
                     yield connection.execution_options(isolation_level="AUTOCOMMIT")
                 return
             with self.engine.begin() as connection:
+                if not read_only and self.dialect == "sqlite":
+                    connection.execute(_TAKE_WRITE_LOCK)
                 yield connection
         except IntegrityError:
             raise RecordInvalid(entity_key, {RECORD_KEY: [message("conflict", "en")]}) from None
@@ -576,7 +584,7 @@ class RecordReads:
 
     def lookup(self, principal: Principal, entity_key: str, query: str, limit: int = 20) -> Records:
         """Records for a reference picker: ``{"id", "title"}`` of readable live records."""
-        with self._transaction(entity_key, "read") as connection:
+        with self._transaction(entity_key, "read", read_only=True) as connection:
             ctx = self._context(connection, principal, entity_key)
             title = ctx.entity.title_field
             title_column = ctx.table.c[title] if title not in ctx.hidden else ctx.table.c.id
@@ -605,7 +613,7 @@ class RecordReads:
 
         Hidden fields are left out of every entry; masked ones are masked.
         """
-        with self._transaction(entity_key, "read") as connection:
+        with self._transaction(entity_key, "read", read_only=True) as connection:
             ctx = self._context(connection, principal, entity_key)
             record_id = as_record_id(entity_key, record_id)
             if self._fetch(ctx, record_id, deleted=None) is None:

@@ -304,3 +304,21 @@ def test_each_value_rule_fails_through_the_service_in_the_user_language(world, f
         world.service.create(principal, "account", {"name": "ok", field: value})
     assert caught.value.errors == {field: alone[field]}
     assert all(message.strip() for message in alone[field])
+
+
+def test_concurrent_writers_all_succeed(world: World):
+    from concurrent.futures import ThreadPoolExecutor
+
+    city = tag()
+    alice = world.principal("alice")
+
+    def write(n: int) -> int:
+        record = world.service.create(alice, "account", {"name": f"w{n}", "city": city})
+        world.service.update(alice, "account", record["id"], {"name": f"w{n}!"}, 1)
+        return record["id"]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        ids = list(pool.map(write, range(24)))
+    only_city = {"field": "city", "op": "eq", "value": city}
+    assert len(set(ids)) == 24
+    assert world.service.count(alice, "account", filter=only_city).value == 24
