@@ -35,6 +35,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crm_platform.metadata.tables import OrgUnitClosure
 from crm_platform.runtime import audit
+from crm_platform.runtime.errors import AccessDenied
 from crm_platform.runtime.principal import Principal
 
 if TYPE_CHECKING:
@@ -151,9 +152,11 @@ class SystemPolicy:
         """Full access, after appending a ``system_access`` audit entry with the reason."""
         if not principal.is_system:
             if self.fallback is None:
-                raise PermissionError(
-                    "SystemPolicy grants access only to Principal.system(...); "
-                    "give it a fallback policy for signed-in users"
+                raise AccessDenied(
+                    entity.key,
+                    "access",
+                    "SystemPolicy serves only Principal.system(...); give it a fallback policy "
+                    "for signed-in users",
                 )
             return self.fallback.compile(connection, tenant, principal, entity, table, config)
         audit.append(

@@ -191,3 +191,15 @@ def test_export_applies_field_security_like_any_read(world, profiled):
     (row,) = profiled.export(world.principal("alice"), "account", filter=only_city)
     assert "secret" not in row and "uscc" not in row
     assert row["email"] == "***"
+
+
+def test_system_policy_alone_refuses_signed_in_users(world):
+    from crm_platform.runtime.errors import AccessDenied
+    from crm_platform.runtime.policy import SystemPolicy
+
+    service = world.with_policy(SystemPolicy())
+    assert service.count(world.system(), "account").exact
+    with pytest.raises(AccessDenied, match="Principal.system"):
+        service.count(world.principal("alice"), "account")
+    fallback = world.with_policy(SystemPolicy(fallback=UnitSubtreePolicy()))
+    assert fallback.count(world.principal("sam"), "account", filter=None).exact
