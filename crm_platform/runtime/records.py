@@ -205,8 +205,14 @@ class RecordService(RecordReads):
         else:
             top = connection.execute(select(func.max(table.c.id))).scalar() or 0
             ids = list(range(top + 1, top + 1 + len(rows)))
+        # One executemany needs one column set: rows that leave an optional field out
+        # store NULL for it, exactly as a single create would.
+        columns = set().union(*rows)
         for record_id, row in zip(ids, rows, strict=True):
             row["id"] = record_id
+            if len(row) <= len(columns):
+                for missing in columns.difference(row):
+                    row[missing] = None
         statement = table.insert()
         for start in range(0, len(rows), chunk):
             connection.execute(statement, rows[start : start + chunk])

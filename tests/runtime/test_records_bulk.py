@@ -72,3 +72,16 @@ def test_bulk_rows_are_audited_and_announced(world: World):
 
 def test_bulk_create_of_nothing_creates_nothing(world: World):
     assert world.service.bulk_create(world.principal("alice"), "account", []).ids == []
+
+
+def test_rows_that_leave_out_different_optional_fields_are_all_inserted(world: World):
+    city = tag()
+    rows = [
+        {"name": "with code", "city": city, "uscc": next_uscc()},
+        {"name": "without code", "city": city},
+        {"name": "with level", "city": city, "level": "a"},
+    ]
+    result = world.service.bulk_create(world.principal("alice"), "account", rows)
+    stored = [world.service.get(world.principal("alice"), "account", i) for i in result.ids]
+    assert [r["name"] for r in stored] == ["with code", "without code", "with level"]
+    assert stored[1]["uscc"] is None and stored[0]["uscc"] == rows[0]["uscc"]
