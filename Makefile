@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
-	@if [ -d blueprints/translations ]; then $(BIN)/pybabel compile --use-fuzzy -q -d blueprints/translations || exit 1; fi
+	@if [ -d blueprints/translations ]; then $(BIN)/pybabel -q compile --use-fuzzy -d blueprints/translations || exit 1; fi
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,7 +24,7 @@ lint: $(STAMP)
 
 # pytest exits 5 when it collected nothing: that is a failure, never a pass.
 test: $(STAMP) lint
-	@if [ -d blueprints/translations ]; then $(BIN)/pybabel compile --use-fuzzy -q -d blueprints/translations; fi
+	@if [ -d blueprints/translations ]; then $(BIN)/pybabel -q compile --use-fuzzy -d blueprints/translations; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
