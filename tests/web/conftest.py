@@ -25,6 +25,8 @@ from crm_platform.runtime.tenants import create_tenant
 from tests.web.world import DOCUMENTS, ProfiledPolicy, create_tables
 
 PASSWORD = "correct horse 9"
+HTTP_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+"""For tests of HTTP behaviour (headers, CSRF, redirects, languages) that no database changes."""
 _FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

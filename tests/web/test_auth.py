@@ -10,9 +10,10 @@ from flask import Flask  # noqa: TID251 - tests of the web layer
 from flask.testing import FlaskClient  # noqa: TID251
 
 from blueprints.app import create_app
-from tests.web.conftest import PASSWORD, Org, csrf_token, post, sign_in
+from tests.web.conftest import HTTP_ONLY, PASSWORD, Org, csrf_token, post, sign_in
 
 
+@HTTP_ONLY
 def test_pages_require_sign_in(client: FlaskClient, acme: Org) -> None:
     for path in ("/", "/designer/", "/admin/", "/api/", "/api/regions"):
         response = client.get(path)
@@ -20,6 +21,7 @@ def test_pages_require_sign_in(client: FlaskClient, acme: Org) -> None:
         assert response.headers["Location"].startswith("/sign-in"), path
 
 
+@HTTP_ONLY
 def test_sign_in_page_preselects_the_only_organisation(client: FlaskClient, acme: Org) -> None:
     page = client.get("/sign-in").get_data(as_text=True)
     assert '<option value="acme" selected>Acme Group</option>' in page
@@ -37,6 +39,7 @@ def test_sign_in_and_out(client: FlaskClient, acme: Org) -> None:
     assert client.get("/").status_code == 302
 
 
+@HTTP_ONLY
 def test_session_cookie_is_http_only_and_same_site_lax(client: FlaskClient, acme: Org) -> None:
     response = sign_in(client, acme.rep_a)
     cookie = response.headers["Set-Cookie"]
@@ -44,6 +47,7 @@ def test_session_cookie_is_http_only_and_same_site_lax(client: FlaskClient, acme
     assert "Secure" not in cookie
 
 
+@HTTP_ONLY
 def test_session_cookie_is_secure_over_https(client: FlaskClient, acme: Org) -> None:
     token = csrf_token(client)
     response = client.post(
@@ -101,6 +105,7 @@ def test_lockout_does_not_reveal_whether_the_account_exists(client: FlaskClient,
         ("/sign-out", {}),
     ],
 )
+@HTTP_ONLY
 def test_post_without_csrf_token_is_refused(
     client: FlaskClient, acme: Org, path: str, data: dict[str, str]
 ) -> None:
@@ -109,12 +114,14 @@ def test_post_without_csrf_token_is_refused(
     assert "did not come from this site" in response.get_data(as_text=True)
 
 
+@HTTP_ONLY
 def test_signed_in_post_without_csrf_token_is_refused(client: FlaskClient, acme: Org) -> None:
     sign_in(client, acme.matrix)
     response = client.post("/unit-context", data={"unit_id": str(acme.bu)})
     assert response.status_code == 400
 
 
+@HTTP_ONLY
 def test_security_headers_on_every_page(client: FlaskClient, acme: Org) -> None:
     for response in (client.get("/sign-in"), client.get("/no-such-page")):
         csp = response.headers["Content-Security-Policy"]
@@ -125,6 +132,7 @@ def test_security_headers_on_every_page(client: FlaskClient, acme: Org) -> None:
         assert response.headers["Referrer-Policy"] == "same-origin"
 
 
+@HTTP_ONLY
 def test_pages_have_no_inline_scripts_or_styles(client: FlaskClient, acme: Org) -> None:
     sign_in(client, acme.matrix)
     for path in ("/sign-in", "/", "/admin/", "/designer/"):
@@ -134,6 +142,7 @@ def test_pages_have_no_inline_scripts_or_styles(client: FlaskClient, acme: Org) 
         assert re.search(r"\son[a-z]+=", page) is None, path
 
 
+@HTTP_ONLY
 def test_language_follows_the_browser_before_sign_in(client: FlaskClient, acme: Org) -> None:
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-TW,zh;q=0.8"
     assert "登入" in client.get("/sign-in").get_data(as_text=True)
@@ -143,6 +152,7 @@ def test_language_follows_the_browser_before_sign_in(client: FlaskClient, acme: 
     assert "Sign in" in client.get("/sign-in").get_data(as_text=True)
 
 
+@HTTP_ONLY
 def test_language_chosen_before_sign_in_is_kept_in_the_session(
     client: FlaskClient, acme: Org
 ) -> None:
@@ -167,16 +177,19 @@ def test_signed_in_user_language_is_their_setting_and_switching_stores_it(
     assert '<html lang="en">' in other.get("/").get_data(as_text=True)
 
 
+@HTTP_ONLY
 def test_unknown_language_is_a_bad_request(client: FlaskClient, acme: Org) -> None:
     assert post(client, "/language", {"language": "fr"}, "/sign-in").status_code == 400
 
 
+@HTTP_ONLY
 def test_language_switch_never_redirects_off_site(client: FlaskClient, acme: Org) -> None:
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
         response = post(client, "/language", {"language": "en", "next": target}, "/sign-in")
         assert "evil" not in response.headers["Location"]
 
 
+@HTTP_ONLY
 def test_next_after_sign_in_stays_on_site(client: FlaskClient, acme: Org) -> None:
     token = csrf_token(client)
     response = client.post(
@@ -202,6 +215,7 @@ def test_unit_chooser_for_a_user_with_several_units(client: FlaskClient, acme: O
     assert re.search(rf'<option value="{acme.bu}" selected>BU East</option>', page)
 
 
+@HTTP_ONLY
 def test_unit_chooser_refuses_a_unit_the_user_has_no_role_at(
     client: FlaskClient, acme: Org
 ) -> None:
@@ -209,17 +223,20 @@ def test_unit_chooser_refuses_a_unit_the_user_has_no_role_at(
     assert post(client, "/unit-context", {"unit_id": str(acme.branch_b)}).status_code == 400
 
 
+@HTTP_ONLY
 def test_user_with_one_unit_gets_no_chooser(client: FlaskClient, acme: Org) -> None:
     sign_in(client, acme.rep_a)
     assert 'name="unit_id"' not in client.get("/").get_data(as_text=True)
 
 
+@HTTP_ONLY
 def test_unknown_page_is_a_friendly_404(client: FlaskClient, acme: Org) -> None:
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert "Not found" in response.get_data(as_text=True)
 
 
+@HTTP_ONLY
 def test_500_page_shows_a_reference_and_logs_the_details(
     web_engine, database_url: str, acme: Org, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -244,6 +261,7 @@ def test_500_page_shows_a_reference_and_logs_the_details(
     assert "the details" in str(logged[0].exc_info[1])
 
 
+@HTTP_ONLY
 def test_hostile_tenant_name_is_escaped(client: FlaskClient, web_engine, acme: Org) -> None:
     from crm_platform.runtime.tenants import create_tenant
 
@@ -253,6 +271,7 @@ def test_hostile_tenant_name_is_escaped(client: FlaskClient, web_engine, acme: O
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
+@HTTP_ONLY
 def test_regions_api_serves_the_picker(client: FlaskClient, acme: Org) -> None:
     sign_in(client, acme.rep_a)
     provinces = client.get("/api/regions").get_json()["regions"]
