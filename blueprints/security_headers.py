@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -37,6 +37,9 @@ def init_app(app: Flask) -> None:
 def _add_headers(response: Response) -> Response:
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.is_secure:
+        # Once a browser has seen the site over HTTPS, it never falls back to plain HTTP.
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     # Pages show records the signed-in user may see; a shared proxy must not keep them.
     if response.mimetype == "text/html":
         response.headers.setdefault("Cache-Control", "no-store")
