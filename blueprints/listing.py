@@ -120,6 +120,33 @@ class BooleanFilter:
         return [{"field": field_def.key, "op": "eq", "value": chosen == "yes"}]
 
 
+class OwnerFilter:
+    """Records owned by the signed-in user (for user fields such as the owner)."""
+
+    kind = "user"
+    params = ("",)
+
+    def condition(self, field_def: FieldDef, values: Mapping[str, str]) -> list[dict[str, Any]]:
+        """``field eq $user.id`` when "me" is chosen."""
+        if values.get("", "") != "me":
+            return []
+        return [{"field": field_def.key, "op": "eq", "value": "$user.id"}]
+
+
+class UnitSubtreeFilter:
+    """Records of a unit and every unit below it (for org unit fields such as the owning unit)."""
+
+    kind = "unit_subtree"
+    params = ("",)
+
+    def condition(self, field_def: FieldDef, values: Mapping[str, str]) -> list[dict[str, Any]]:
+        """``field in_unit_subtree unit`` for a unit id."""
+        raw = values.get("", "").strip()
+        if not raw.isdigit():
+            return []
+        return [{"field": field_def.key, "op": "in_unit_subtree", "value": int(raw)}]
+
+
 FILTERS: Mapping[str, FilterKind] = {
     "choice": ChoiceFilter(),
     "multi_choice": ChoiceFilter(),
@@ -130,6 +157,8 @@ FILTERS: Mapping[str, FilterKind] = {
     "money": NumberRangeFilter(),
     "percent": NumberRangeFilter(),
     "boolean": BooleanFilter(),
+    "user": OwnerFilter(),
+    "org_unit": UnitSubtreeFilter(),
 }
 """The filter each field type gets on a list page; types not listed get none."""
 

@@ -34,27 +34,38 @@ class UnitChoice:
     current: bool
 
 
-def unit_choices() -> list[UnitChoice]:
+def my_units() -> list[UnitChoice]:
     """The user's primary unit and every unit they hold a role at, in that order."""
     if not current_user.is_authenticated:
         return []
-    if "crm_unit_choices" not in g:
+    if "crm_my_units" not in g:
         principal = current_principal()
         ids = list(
             dict.fromkeys(
                 [current_user.primary_unit_id, *(grant.unit_id for grant in principal.assignments)]
             )
         )
-        choices: list[UnitChoice] = []
-        if len(ids) > 1:
-            language = current_language()
-            for unit_id in ids:
-                unit = get_unit(db(), principal.tenant_id, unit_id)
-                label = localize(unit.name, language)
-                choices.append(UnitChoice(unit_id, label, unit_id == principal.unit_id))
-        g.crm_unit_choices = choices
-    found: list[UnitChoice] = g.crm_unit_choices
+        language = current_language()
+        g.crm_my_units = [
+            UnitChoice(
+                unit_id,
+                localize(get_unit(db(), principal.tenant_id, unit_id).name, language),
+                unit_id == principal.unit_id,
+            )
+            for unit_id in ids
+        ]
+    found: list[UnitChoice] = g.crm_my_units
     return found
+
+
+def unit_choices() -> list[UnitChoice]:
+    """The units a user may switch their work to; empty when there is only one."""
+    if not current_user.is_authenticated:
+        return []
+    principal = current_principal()
+    if len({current_user.primary_unit_id, *(a.unit_id for a in principal.assignments)}) < 2:
+        return []  # one unit only: no chooser, and no need to look up any unit's name
+    return my_units()
 
 
 def navigation() -> list[NavItem]:

@@ -47,7 +47,7 @@ from blueprints.forms import (
 )
 from blueprints.i18n import current_language
 from blueprints.listing import SCOPES, columns_of, parse_list_request
-from blueprints.navigation import navigation
+from blueprints.navigation import my_units, navigation
 from blueprints.presenting import cell, label, resolve, show
 from blueprints.record_page import related_lists, sections_of, timeline
 from crm_platform.metadata.conditions import ConditionError
@@ -141,6 +141,9 @@ def list_records(entity: str) -> str:
         scopes=list(SCOPES),
         active_entity=entity,
         filter_labels={control.field.key: label(control.field) for control in wanted.filters},
+        unit_options=my_units()
+        if any(control.kind == "unit_subtree" for control in wanted.filters)
+        else [],
         option_labels={
             control.field.key: [(o.key, localize(o.label, language)) for o in control.field.options]
             for control in wanted.filters

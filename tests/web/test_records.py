@@ -99,7 +99,8 @@ def test_list_shows_configured_columns_and_count(
     page = text(client.get("/r/account/"))
     headers = re.findall(r"<th scope=\"col\"[^>]*>\s*(?:<a [^>]*>)?([^<]+)", page)
     assert [h.strip() for h in headers] == [
-        "Name", "Credit code", "Stage", "Amount", "City", "Phone", "Secret", "Updated at",
+        "Name", "Credit code", "Stage", "Amount", "City", "Phone", "Secret", "Owner",
+        "Owning unit", "Updated at",
     ]  # fmt: skip
     assert "Alpha Trading" in page
     assert re.search(r'id="record-count">\s*1 record\b', page)
@@ -352,6 +353,9 @@ def test_search_filters_and_sort(client: FlaskClient, acme: Org, published: Reco
     # A column that is not indexed cannot be sorted: the parameter is ignored.
     assert names("sort=city") == ["Lambda", "Kappa"]
     assert names("scope=mine") == ["Lambda", "Kappa"]
+    assert names("f.owner_user_id=me") == ["Lambda", "Kappa"]
+    assert names(f"f.owning_unit_id={acme.branch_a}") == ["Lambda", "Kappa"]
+    assert names(f"f.owning_unit_id={acme.branch_b}") == []
     page = text(client.get("/r/account/"))
     assert 'data-sort="updated_at"' in page and 'data-sort="city"' not in page
 
@@ -471,3 +475,25 @@ def test_edit_without_a_version_is_a_bad_request(
     response = form_post(client, path, {"name": "Pi 2"}, path)
     assert response.status_code == 400
     assert "missing or malformed" in text(response)
+
+
+def test_owner_and_unit_subtree_filters(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    create(published, acme, "rep_a", name="Rho A")
+    create(published, acme, "rep_b", name="Rho B")
+    create(published, acme, "bu_head", name="Rho Head")
+    sign_in(client, acme.bu_head)
+
+    def names(query: str) -> list[str]:
+        page = text(client.get("/r/account/?" + query))
+        return sorted(re.findall(r'<a href="/r/account/\d+">([^<]+)</a>', page))
+
+    assert names("") == ["Rho A", "Rho B", "Rho Head"]
+    assert names("f.owner_user_id=me") == ["Rho Head"]
+    assert names(f"f.owning_unit_id={acme.branch_b}") == ["Rho B"]
+    assert names(f"f.owning_unit_id={acme.bu}") == ["Rho A", "Rho B", "Rho Head"]
+    page = text(client.get("/r/account/"))
+    unit_filter = re.search(r'<select id="f-owning_unit_id".*?</select>', page, re.S)
+    assert unit_filter and f'value="{acme.bu}"' in unit_filter.group(0)
+    assert "BU East 及下级" in unit_filter.group(0)  # their language is zh-Hans
