@@ -128,7 +128,7 @@ def list_records(entity: str) -> str:
                 "key": c.key,
                 "label": label(c),
                 "sortable": c.key in caps.sortable,
-                "numeric": c.type in ("integer", "decimal", "money", "percent"),
+                "numeric": c.field_type.value_kind in ("integer", "decimal"),
                 "masked": caps.level(c.key) == "masked",
             }
             for c in columns
