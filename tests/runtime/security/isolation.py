@@ -255,6 +255,7 @@ class Built:
     record_ids: dict[int, int]
     principals: dict[str, Principal]
     system: Principal
+    unit_ids: dict[str, int]
 
 
 def build(h: Harness, scenario: Scenario) -> Built:
@@ -324,7 +325,7 @@ def build(h: Harness, scenario: Scenario) -> Built:
             )
             for user in scenario.users
         }
-    return Built(record_ids, principals, system)
+    return Built(record_ids, principals, system, units)
 
 
 # -- comparing -------------------------------------------------------------------------------------
@@ -389,7 +390,88 @@ def check(h: Harness, scenario: Scenario, writes_per_user: int = 2) -> list[str]
         for rid, record in list(by_id.items())[:writes_per_user]:
             problems.extend(_check_update(h, built, oracle, user.name, rid, record))
             problems.extend(_check_delete(h, built, oracle, user.name, rid, record))
+            problems.extend(_check_move(h, built, oracle, scenario, user.name, rid, record))
+        problems.extend(_check_create(h, built, oracle, scenario, user.name))
     return problems
+
+
+def _invalid_keys(run: Any) -> tuple[str, frozenset[str]]:
+    try:
+        run()
+    except RecordNotFound:
+        return "not_found", frozenset()
+    except AccessDenied:
+        return "denied", frozenset()
+    except RecordInvalid as exc:
+        return "invalid", frozenset(exc.errors) & {"owning_unit_id", "name"}
+    return "ok", frozenset()
+
+
+def _check_create(
+    h: Harness, built: Built, oracle: Oracle, scenario: Scenario, user: str
+) -> list[str]:
+    """Create in each unit: refused outside the create scope, or when `name` is not editable."""
+    problems = []
+    principal = built.principals[user]
+    for unit in scenario.units:
+        unit_id = built.unit_ids[unit.key]
+        bad = set()
+        if not oracle.unit_scope(user, "create", unit.key):
+            bad.add("owning_unit_id")
+        if oracle.field_level(user, "name") != "edit":
+            bad.add("name")
+        expected = ("invalid", frozenset(bad)) if bad else ("ok", frozenset())
+        created: list[dict[str, Any]] = []
+        got = _invalid_keys(
+            lambda unit_id=unit_id, created=created: created.append(
+                h.service.create(principal, "account", {"name": "新", "owning_unit_id": unit_id})
+            )
+        )
+        for record in created:
+            h.service.delete(built.system, "account", record["id"])
+        if got != expected:
+            problems.append(f"{user} create in {unit.key}: service {got}, oracle {expected}")
+    return problems
+
+
+def _check_move(
+    h: Harness,
+    built: Built,
+    oracle: Oracle,
+    scenario: Scenario,
+    user: str,
+    rid: int,
+    record: Record,
+) -> list[str]:
+    """Move the record to the first unit: assign there, and update scope before and after."""
+    target = scenario.units[0].key
+    if target == record.unit:
+        target = scenario.units[-1].key
+    if target == record.unit:
+        return []
+    moved = Record(record.index, target, record.owner, record.values)
+    expected: tuple[str, frozenset[str]]
+    if not oracle.can(user, "read", record):
+        expected = ("not_found", frozenset())
+    elif not oracle.can(user, "update", record):
+        expected = ("denied", frozenset())
+    elif not oracle.unit_scope(user, "assign", target):
+        expected = ("invalid", frozenset({"owning_unit_id"}))
+    elif not oracle.can(user, "update", moved):
+        expected = ("denied", frozenset())
+    else:
+        expected = ("ok", frozenset())
+    version = h.service.get(built.system, "account", rid)["version"]
+    change = {"owning_unit_id": built.unit_ids[target]}
+    got = _invalid_keys(
+        lambda: h.service.update(built.principals[user], "account", rid, change, version)
+    )
+    if got[0] == "ok":
+        back = {"owning_unit_id": built.unit_ids[record.unit]}
+        h.service.update(built.system, "account", rid, back, version + 1)
+    if got != expected:
+        return [f"{user} move {rid} to {target}: service {got}, oracle {expected}"]
+    return []
 
 
 def _expected_write(oracle: Oracle, user: str, privilege: str, record: Record) -> str:

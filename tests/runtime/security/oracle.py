@@ -195,6 +195,23 @@ class Oracle:
                 return True
         return False
 
+    def unit_scope(self, user_name: str, privilege: str, unit: str) -> bool:
+        """May the user create a record owned by `unit` (``create``) or move one there (``assign``)?
+
+        Own covers the user's own units (as the record's owner); restrictions do not apply.
+        """
+        user = self.users[user_name]
+        for role, at in self.held(user):
+            level = self.s.roles[role].get(privilege, "none")
+            if (
+                level == "tenant"
+                or (level == "unit_and_below" and self.is_below(unit, at))
+                or (level == "unit" and unit == at)
+                or (level == "own" and unit in self.user_units(user))
+            ):
+                return True
+        return False
+
     # -- fields ------------------------------------------------------------------------------
 
     def field_level(self, user_name: str, field_key: str) -> str:
