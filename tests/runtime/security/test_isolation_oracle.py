@@ -23,7 +23,7 @@ from tests.runtime.security.world import DATABASES
 T = TypeVar("T")
 
 # PostgreSQL's round trips make an example about four times dearer than SQLite's.
-EXAMPLES = {"sqlite": 110, "postgres": 30}
+EXAMPLES = {"sqlite": 100, "postgres": 25}
 
 
 class DrawChooser:
