@@ -104,7 +104,9 @@
     is_not_empty: function (t, v) { return !isEmpty(t, v); },
     in_unit_subtree: function (t, v, o, context) {
       if (v === null) { return false; }
-      var subtree = context.subtree || {};
+      // The page does not carry the org tree: undecided here, the server decides on save.
+      if (!context.subtree) { throw new Unknown(); }
+      var subtree = context.subtree;
       return o.some(function (unit) { return unit !== null && (subtree[unit] || []).indexOf(v) >= 0; });
     }
   };
