@@ -15,6 +15,7 @@ import click
 from sqlalchemy import Engine, select
 
 from crm_platform.cli import context
+from crm_platform.designer.previews import migration_preview
 from crm_platform.errors import CrmPlatformError, Problem
 from crm_platform.metadata.bundles import (
     Bundle,
@@ -26,7 +27,7 @@ from crm_platform.metadata.bundles import (
 )
 from crm_platform.metadata.errors import ConfigurationInvalid
 from crm_platform.metadata.tables import Tenant
-from crm_platform.runtime.migrations import MigrationHook
+from crm_platform.runtime.migrations import MigrationHook, describe_plan
 
 _DIRECTORY = click.Path(file_okay=False, path_type=Path)
 
@@ -85,7 +86,12 @@ def diff(tenant_key: str, directory: Path) -> None:
     with _engine() as engine:
         _require_tenant(engine, tenant_key)
         changes = diff_bundle(engine, tenant_key, directory)
+        plan = migration_preview(engine, tenant_key, read_bundle(directory).layer_documents())
     click.echo(changes.render())
+    steps = describe_plan(plan)
+    click.echo("\nTable migration plan:" if steps else "\nTable migration plan: no change")
+    for number, step in enumerate(steps, start=1):
+        click.echo(f"  {number}. {step}")
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from crm_platform.cli import context, main
 from crm_platform.metadata.tables import ConfigVersion
-from tests.metadata.store_configs import UNITS, rehash, write_bundle
+from tests.metadata.store_configs import UNITS, customer_entity, rehash, write_bundle
 
 
 @pytest.fixture
@@ -113,3 +113,31 @@ def test_import_diff_and_export_round_trip(cli: CliRunner, engine: Engine, tmp_p
     assert check.exit_code == 0, check.output
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["tenant"] == {"key": "acme", "name": {"en": "Acme"}}
+
+
+def test_diff_prints_the_table_migration_the_import_would_run(
+    cli: CliRunner, engine: Engine, tmp_path: Path
+) -> None:
+    assert cli.invoke(main, ["tenant", "create", "acme", "--name-en", "Acme"]).exit_code == 0
+    bundle = write_bundle(tmp_path)
+    first = cli.invoke(main, ["config", "diff", "--tenant", "acme", str(bundle)])
+    assert first.exit_code == 0, first.output
+    assert "Table migration plan:" in first.output
+    assert "create the table of entity customer" in first.output
+
+    assert cli.invoke(main, ["config", "import", "--tenant", "acme", str(bundle)]).exit_code == 0
+    changed = write_bundle(
+        tmp_path / "changed",
+        layers={None: [customer_entity(fields=[*customer_entity()["fields"], _phone()])]},
+    )
+    second = cli.invoke(main, ["config", "diff", "--tenant", "acme", str(changed)])
+    assert second.exit_code == 0, second.output
+    assert "add column" in second.output and "customer.phone" in second.output
+    assert (
+        "Table migration plan: no change"
+        in cli.invoke(main, ["config", "diff", "--tenant", "acme", str(bundle)]).output
+    )
+
+
+def _phone() -> dict:
+    return {"key": "phone", "label": {"en": "Phone"}, "type": "phone"}
