@@ -93,11 +93,18 @@ def raw_sql(sql: str, dialect: str) -> str:
 class Floors:
     """Runs the floor statements through Core (a pooled connection per call) and a raw cursor."""
 
-    def __init__(self, bench: Bench, sql: Statements):
+    def __init__(self, bench: Bench, sql: Statements, columns: Sequence[str]):
         self.bench = bench
         self.sql = sql
-        self.core = {name: text(getattr(sql, name)) for name in ("page", "deep_page", "count")}
-        self.core["capped_count"] = text(sql.capped_count)
+        # The page statements declare their result columns, so Core converts values
+        # (datetimes, decimals, JSON) exactly as it does for the service's rows.
+        typed = [bench.table().c[name] for name in columns]
+        self.core = {
+            "page": text(sql.page).columns(*typed),
+            "deep_page": text(sql.deep_page).columns(*typed),
+            "count": text(sql.count),
+            "capped_count": text(sql.capped_count),
+        }
         self.raw_connection = bench.engine.raw_connection()
         self.dialect = bench.dialect
         if self.dialect == "postgresql":
@@ -250,7 +257,7 @@ def run(url: str, runs: int) -> list[list[Any]]:
     bench = open_bench(url)
     header("List pages and counts by org scope (UnitSubtreePolicy)", bench)
     columns = [c.name for c in bench.table().columns if not c.name.startswith("_")]
-    floors = Floors(bench, statements(bench, columns))
+    floors = Floors(bench, statements(bench, columns), columns)
     rows: list[list[Any]] = []
     try:
         for scope in find_scopes(bench).values():

@@ -52,7 +52,7 @@ def measure_lists(bench: Bench, runs: int) -> list[list[Any]]:
     secured = bench.with_policy(RolePolicy())
     unsecured = bench.service
     columns = [c.name for c in bench.table().columns]
-    floors = Floors(bench, statements(bench, columns))
+    floors = Floors(bench, statements(bench, columns), columns)
     rows: list[list[Any]] = []
     try:
         for scope in find_scopes(bench).values():
