@@ -7,20 +7,19 @@ serve any request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g, session
 from flask_login import current_user
 from sqlalchemy import Connection, Engine
-from sqlalchemy.sql.elements import False_
 
 from crm_platform.metadata.model import Configuration
 from crm_platform.metadata.store import MetadataStore
 from crm_platform.runtime.errors import RecordNotFound
 from crm_platform.runtime.org import get_unit
 from crm_platform.runtime.principal import Principal
+from crm_platform.runtime.record_reads import EntityCapabilities, RecordCapabilities
 from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.users import principal_for
 from crm_platform.services import build_platform
@@ -36,19 +35,6 @@ class Services:
     engine: Engine
     store: MetadataStore
     records: RecordService
-
-
-@dataclass(frozen=True)
-class EntityCapabilities:
-    """What the principal may do with an entity's fields: level per field, sortable fields."""
-
-    field_levels: Mapping[str, str]
-    sortable: frozenset[str]
-    readable: bool = True
-
-    def level(self, field_key: str) -> str:
-        """``hidden``, ``masked``, ``read`` or ``edit`` (unlisted fields are ``edit``)."""
-        return self.field_levels.get(field_key, "edit")
 
 
 def init_app(app: Flask, engine: Engine) -> None:
@@ -119,26 +105,18 @@ def current_configuration() -> Configuration:
 
 
 def capabilities(entity_key: str) -> EntityCapabilities:
-    """The current principal's field levels and sortable fields of an entity, once per request.
+    """The current principal's field levels, sortable fields and privileges, once per request.
 
-    The record service applies both itself; the pages need them to leave hidden
-    fields out, show read-only ones as text and link only sortable columns.
+    The record service applies all of them itself; the pages need them to leave
+    hidden fields out, show read-only ones as text, link only sortable columns and
+    offer only the actions the principal holds.
     """
     cache: dict[str, EntityCapabilities] = g.setdefault("crm_capabilities", {})
     if entity_key not in cache:
-        service = services().records
-        # The record service has no public description of an entity's access yet; its
-        # operation context holds exactly that, so read it there. Speculative: reuse the
-        # tenant state the service last read. These answers only shape the page; the
-        # service enforces access on every read and write whatever the page shows.
-        with service.engine.connect() as connection:
-            ctx = service._context(connection, current_principal(), entity_key, speculative=True)
-            cache[entity_key] = EntityCapabilities(
-                field_levels=dict(ctx.access.field_levels),
-                # Sorting by a masked field would reveal its order, so the page offers none.
-                sortable=frozenset(ctx.shape.sortable)
-                - {k for k, v in ctx.access.field_levels.items() if v in ("hidden", "masked")},
-                # The policy compiles "no read grant at all" to the constant FALSE.
-                readable=not isinstance(ctx.access.predicate("read"), False_),
-            )
+        cache[entity_key] = services().records.describe(current_principal(), entity_key)
     return cache[entity_key]
+
+
+def record_capabilities(entity_key: str, record_id: int) -> RecordCapabilities:
+    """The current principal's privileges on one record (`RecordNotFound` if unreadable)."""
+    return services().records.describe_record(current_principal(), entity_key, record_id)
