@@ -31,6 +31,7 @@ from blueprints.context import (
     current_configuration,
     current_principal,
     db,
+    record_capabilities,
     services,
 )
 from blueprints.fields import display
@@ -134,6 +135,7 @@ def list_records(entity: str) -> str:
             for c in columns
         ],
         link_column=link_column,
+        may_create=caps.holds("create"),
         rows=rows,
         page=page,
         count=count,
@@ -387,6 +389,8 @@ def show_record(entity: str, record_id: int) -> str:
     service = services().records
     record = service.get(principal, entity, record_id)
     history = service.history(principal, entity, record_id)
+    # Only the actions the policy grants on this very record are offered.
+    allowed = record_capabilities(entity, record_id)
     values = show()
     form_def = _form_of(entity_def)
     audit_values = [
@@ -417,5 +421,7 @@ def show_record(entity: str, record_id: int) -> str:
         related=related_lists(entity_def, record_id, values),
         events=timeline(entity_def, history, values, values.lookups.users),
         explanation=explanation,
+        may_update=allowed.holds("update"),
+        may_delete=allowed.holds("delete"),
         active_entity=entity,
     )

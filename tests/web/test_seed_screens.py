@@ -127,3 +127,52 @@ def test_editing_a_readable_record_without_update_rights_is_403(
     response = post(client, path + "/edit", {"_version": "1", "name": "改名"}, path + "/edit")
     assert response.status_code == 403
     assert "You may not do this" in response.get_data(as_text=True)
+
+
+def _customer_id(client) -> str:
+    customers = client.get("/r/customer/").get_data(as_text=True)
+    found = re.search(r'href="/r/customer/(\d+)"', customers)
+    assert found is not None
+    return found.group(1)
+
+
+def _add_seed_user(web_engine: Engine, email: str, role: str, unit_key: str) -> None:
+    with web_engine.begin() as connection:
+        tenant_id = get_tenant(connection, "demo").id
+        unit = get_unit_by_key(connection, tenant_id, unit_key)
+        user = add_user(connection, tenant_id, email, role.title(), unit.id)
+        users.assign_role(connection, user, role, unit.id)
+
+
+def test_owner_rep_sees_edit_and_new_but_no_delete_they_do_not_hold(seed_app: Flask) -> None:
+    # The seed's branch rep updates their own customers and deletes none.
+    client = seed_app.test_client()
+    sign_in(client, "rep@demo.cn", tenant="demo")
+    assert 'id="new-record"' in client.get("/r/customer/").get_data(as_text=True)
+    page = client.get(f"/r/customer/{_customer_id(client)}").get_data(as_text=True)
+    assert 'id="edit-record"' in page
+    assert 'id="delete-record"' not in page
+
+
+@pytest.mark.parametrize(
+    ("role", "unit_key"),
+    [("service_agent", "br_heavy_east"), ("analyst", "group_hq")],
+)
+def test_read_only_roles_see_no_edit_delete_or_new_on_a_customer(
+    seed_app: Flask, web_engine: Engine, role: str, unit_key: str
+) -> None:
+    _add_seed_user(web_engine, f"{role}@demo.cn", role, unit_key)
+    client = seed_app.test_client()
+    sign_in(client, f"{role}@demo.cn", tenant="demo")
+    listing = client.get("/r/customer/").get_data(as_text=True)
+    assert "测试机械有限公司" in listing and 'id="new-record"' not in listing
+    page = client.get(f"/r/customer/{_customer_id(client)}").get_data(as_text=True)
+    assert "测试机械有限公司" in page
+    assert 'id="edit-record"' not in page and 'id="delete-record"' not in page
+
+
+def test_group_admin_sees_edit_and_delete_on_a_customer(seed_app: Flask) -> None:
+    client = seed_app.test_client()
+    sign_in(client, "admin@demo.cn", tenant="demo")
+    page = client.get(f"/r/customer/{_customer_id(client)}").get_data(as_text=True)
+    assert 'id="edit-record"' in page and 'id="delete-record"' in page
