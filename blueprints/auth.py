@@ -24,10 +24,10 @@ from blueprints.context import UNIT_SESSION_KEY, db
 from blueprints.i18n import LANGUAGES, SESSION_KEY, normalise_language
 from crm_platform.metadata.errors import UnknownTenant
 from crm_platform.runtime.errors import RecordNotFound
-from crm_platform.runtime.sign_in import Attempt, SignInLocked, remember_language, sign_in
+from crm_platform.runtime.sign_in import Attempt, SignInLocked, sign_in
 from crm_platform.runtime.tables import User
 from crm_platform.runtime.tenants import get_tenant_by_id, list_tenants
-from crm_platform.runtime.users import get_user
+from crm_platform.runtime.users import get_user, set_locale
 
 bp = Blueprint("auth", __name__)
 
@@ -125,7 +125,7 @@ def sign_in_submit() -> str | Response:
     # A language picked on the sign-in page is the person's choice: keep it on their account.
     chosen = normalise_language(session.pop(SESSION_KEY, None))
     if session.pop(CHOSEN_KEY, False) and chosen and chosen != user.locale:
-        remember_language(connection, user.id, chosen)
+        set_locale(connection, user.id, chosen)
         user.locale = chosen
     connection.commit()
     session.pop(UNIT_SESSION_KEY, None)
@@ -151,7 +151,7 @@ def switch_language() -> Response:
     if language is None:
         abort(400)
     if current_user.is_authenticated:
-        remember_language(db(), current_user.user_id, language)
+        set_locale(db(), current_user.user_id, language)
         db().commit()
     else:
         session[SESSION_KEY] = language

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select
 
 from crm_platform.metadata.errors import UnknownTenant
 from crm_platform.runtime.errors import RuntimeFailure
@@ -20,7 +20,6 @@ from crm_platform.runtime.tenants import get_tenant
 from crm_platform.runtime.users import authenticate
 
 _failures = SignInFailure.__table__
-_users = User.__table__
 
 
 @dataclass(frozen=True)
@@ -176,8 +175,3 @@ def _utc(moment: datetime | None) -> datetime:
     if moment is None:
         return datetime.now(UTC)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def remember_language(connection: Connection, user_id: int, language: str) -> None:
-    """Store the UI language a user picked, so every later sign-in starts in it."""
-    connection.execute(update(_users).where(_users.c.id == user_id).values(locale=language[:16]))

@@ -28,6 +28,8 @@ _UNITS: Table = OrgUnit.__table__  # type: ignore[assignment]
 PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - the name of a hash method, not a password
 """werkzeug's hash method spec; tests may set a cheaper one (``pbkdf2:sha256:1000``)."""
 MIN_PASSWORD_LENGTH = 8
+SUPPORTED_LOCALES: tuple[str, ...] = ("en", "zh-Hans", "zh-Hant")
+"""The languages a user may choose (the UI's catalogs and the metadata's label keys)."""
 # Checked when the email is unknown so that a failed sign-in costs the same either way
 # and its timing does not reveal which accounts exist; one per method, made on first use.
 _DUMMY_HASHES: dict[str, str] = {}
@@ -143,6 +145,23 @@ def set_active(connection: Connection, user_id: int, active: bool) -> None:
     tenant_id = _require_tenant_of_user(connection, user_id)
     connection.execute(update(USERS).where(USERS.c.id == user_id).values(active=active))
     bump_security_version(connection, tenant_id)
+
+
+def set_locale(connection: Connection, user_id: int, locale: str) -> None:
+    """Store the language a user chose, so every later sign-in starts in it."""
+    if locale not in SUPPORTED_LOCALES:
+        raise RecordInvalid(
+            "user",
+            {
+                "locale": [
+                    f"{locale!r} is not a supported language; "
+                    f"choose one of {', '.join(SUPPORTED_LOCALES)}."
+                ]
+            },
+        )
+    result = connection.execute(update(USERS).where(USERS.c.id == user_id).values(locale=locale))
+    if result.rowcount == 0:
+        raise RecordNotFound("user", user_id)
 
 
 def add_membership(connection: Connection, user_id: int, unit_id: int) -> None:

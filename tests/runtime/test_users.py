@@ -127,3 +127,29 @@ def test_role_at_a_unit_of_another_tenant_is_not_found(tree) -> None:
         users.assign_role(connection, user.id, "rep", units.other_unit)
     with pytest.raises(RecordNotFound):
         users.get_user(connection, units.other_tenant_id, user.id)
+
+
+def test_chosen_locale_is_kept_and_becomes_the_principals_language(tree) -> None:
+    connection, units = tree
+    user = users.create_user(connection, units.tenant_id, "a@b.cn", "A", "pa55word", units.bu)
+    users.set_locale(connection, user.id, "zh-Hant")
+    assert users.get_user(connection, units.tenant_id, user.id).locale == "zh-Hant"
+    assert users.principal_for(connection, user.id).locale == "zh-Hant"
+
+
+@pytest.mark.parametrize("locale", ["fr", "zh-CN", "", "en" * 20])
+def test_unsupported_locale_is_refused_and_nothing_changes(tree, locale: str) -> None:
+    connection, units = tree
+    user = users.create_user(connection, units.tenant_id, "a@b.cn", "A", "pa55word", units.bu)
+    with pytest.raises(RecordInvalid) as caught:
+        users.set_locale(connection, user.id, locale)
+    assert list(caught.value.errors) == ["locale"]
+    assert "zh-Hans" in caught.value.errors["locale"][0]
+    assert users.get_user(connection, units.tenant_id, user.id).locale == "zh-Hans"
+
+
+def test_setting_the_locale_of_an_unknown_user_is_not_found(tree) -> None:
+    connection, _ = tree
+    with pytest.raises(RecordNotFound):
+        users.set_locale(connection, 999999, "en")
+
