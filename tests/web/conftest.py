@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from flask import Flask  # noqa: TID251 - tests of the web layer
-from flask.testing import FlaskClient  # noqa: TID251
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import Connection, Engine, insert
 from werkzeug.security import generate_password_hash
 

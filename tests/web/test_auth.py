@@ -6,8 +6,8 @@ import logging
 import re
 
 import pytest
-from flask import Flask  # noqa: TID251 - tests of the web layer
-from flask.testing import FlaskClient  # noqa: TID251
+from flask import Flask
+from flask.testing import FlaskClient
 
 from blueprints.app import create_app
 from tests.web.conftest import HTTP_ONLY, PASSWORD, Org, csrf_token, post, sign_in

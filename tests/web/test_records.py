@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient  # noqa: TID251 - tests of the web layer
+from flask.testing import FlaskClient
 
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.records import RecordService

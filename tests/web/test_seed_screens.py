@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from flask import Flask  # noqa: TID251 - tests of the web layer
+from flask import Flask
 from sqlalchemy import Engine
 
 from blueprints.app import create_app
