@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_login import login_required
 
-from blueprints.context import current_principal, db
+from blueprints.context import current_principal, db, require_administrator
 from blueprints.i18n import current_language
 from crm_platform.metadata.model import localize
 from crm_platform.metadata.org_tree import units_by_key
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.before_request(require_administrator)
 
 
 @bp.get("/")

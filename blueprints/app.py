@@ -78,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_env.globals.update(
         navigation=navigation.navigation,
         unit_choices=navigation.unit_choices,
+        is_administrator=context.is_administrator,
         localize=lambda text: localize(text, i18n.current_language()),
     )
     context.init_app(app, engine)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, g, session
+from flask import Flask, abort, current_app, g, session
 from flask_login import current_user
 from sqlalchemy import Connection, Engine
 
@@ -21,7 +21,7 @@ from crm_platform.runtime.org import get_unit
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.record_reads import EntityCapabilities, RecordCapabilities
 from crm_platform.runtime.records import RecordService
-from crm_platform.runtime.users import principal_for
+from crm_platform.runtime.users import may_administer, principal_for
 from crm_platform.services import build_platform
 
 EXTENSION = "crm_platform"
@@ -120,3 +120,27 @@ def capabilities(entity_key: str) -> EntityCapabilities:
 def record_capabilities(entity_key: str, record_id: int) -> RecordCapabilities:
     """The current principal's privileges on one record (`RecordNotFound` if unreadable)."""
     return services().records.describe_record(current_principal(), entity_key, record_id)
+
+
+def is_administrator() -> bool:
+    """May the signed-in user open the designer and administration pages (once per request)?
+
+    The roles marked ``administer`` in the tenant's root configuration decide,
+    held at the root unit (`users.may_administer`); no role key is special here.
+    """
+    if "crm_administrator" not in g:
+        g.crm_administrator = current_user.is_authenticated and may_administer(
+            db(), current_user.user_id, services().store.effective(current_user.tenant_key, None)
+        )
+    administrator: bool = g.crm_administrator
+    return administrator
+
+
+def require_administrator() -> None:
+    """A blueprint's `before_request`: 404 for signed-in users who may not administer.
+
+    404, not 403, like a record one may not see: the pages do not exist for them.
+    Anonymous requests pass on to the view, whose `login_required` sends them to sign in.
+    """
+    if current_user.is_authenticated and not is_administrator():
+        abort(404)

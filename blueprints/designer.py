@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_login import login_required
 
-from blueprints.context import current_configuration
+from blueprints.context import current_configuration, require_administrator
 from blueprints.i18n import current_language
 from crm_platform.metadata.model import localize
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
+bp.before_request(require_administrator)
 
 
 @bp.get("/")

@@ -302,6 +302,8 @@ class RoleDef:
     description: Localized | None = None
     locked: bool = False
     layer: str | None = None
+    administer: bool = False
+    """May its holders (assigned at the tenant's root unit) administer the tenant?"""
 
     def level(self, entity: str, privilege: str) -> str:
         """The access level for `privilege` on `entity`; ``none`` when the role does not say."""
@@ -323,6 +325,7 @@ class RoleDef:
             description=_localized(document.get("description")),
             locked=bool(document.get("locked", False)),
             layer=layer,
+            administer=bool(document.get("administer", False)),
         )
 
 

@@ -9,7 +9,7 @@ which every role or membership change here bumps.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -19,6 +19,9 @@ from crm_platform.runtime.errors import InvalidOperation, RecordInvalid, RecordN
 from crm_platform.runtime.principal import Principal, RoleGrant
 from crm_platform.runtime.tables import RoleAssignment, UnitMembership, User
 from crm_platform.runtime.tenants import bump_security_version
+
+if TYPE_CHECKING:
+    from crm_platform.metadata.model import Configuration
 
 USERS: Table = User.__table__  # type: ignore[assignment]
 MEMBERSHIPS: Table = UnitMembership.__table__  # type: ignore[assignment]
@@ -246,6 +249,33 @@ def role_assignments(connection: Connection, user_id: int) -> list[RoleGrant]:
         .order_by(ASSIGNMENTS.c.role_key, ASSIGNMENTS.c.unit_id)
     )
     return [RoleGrant(role=role, unit_id=unit) for role, unit in rows]
+
+
+def may_administer(connection: Connection, user_id: int, configuration: Configuration) -> bool:
+    """Does the active user hold, at the tenant's root unit, a role marked ``administer``?
+
+    Administration (the designer, the organisation) reaches the whole tenant, so
+    the role must be held at the root: the same role held at a branch does not
+    make its holder an administrator. The roles come from `configuration`, the
+    tenant's configuration at the root.
+    """
+    administering = [key for key, role in configuration.roles.items() if role.administer]
+    if not administering:
+        return False
+    found = connection.execute(
+        select(ASSIGNMENTS.c.role_key)
+        .join(USERS, USERS.c.id == ASSIGNMENTS.c.user_id)
+        .join(_UNITS, _UNITS.c.id == ASSIGNMENTS.c.unit_id)
+        .where(
+            ASSIGNMENTS.c.user_id == user_id,
+            ASSIGNMENTS.c.role_key.in_(administering),
+            USERS.c.active.is_(True),
+            _UNITS.c.tenant_id == USERS.c.tenant_id,
+            _UNITS.c.parent_id.is_(None),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def principal_for(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Connection, Engine
 
+from crm_platform.metadata.model import Configuration, RoleDef
 from crm_platform.runtime import org, users
 from crm_platform.runtime.errors import RecordInvalid, RecordNotFound
 from crm_platform.runtime.principal import RoleGrant
@@ -153,3 +154,26 @@ def test_setting_the_locale_of_an_unknown_user_is_not_found(tree) -> None:
     with pytest.raises(RecordNotFound):
         users.set_locale(connection, 999999, "en")
 
+
+def _roles(**administer: bool) -> Configuration:
+    return Configuration(
+        roles={
+            key: RoleDef(key=key, label={"en": key}, privileges={}, administer=flag)
+            for key, flag in administer.items()
+        }
+    )
+
+
+def test_role_marked_administer_at_the_root_unit_administers(tree) -> None:
+    connection, units = tree
+    user = users.create_user(connection, units.tenant_id, "a@b.cn", "A", "pa55word", units.bu)
+    configuration = _roles(admin=True, clerk=False)
+    users.assign_role(connection, user.id, "clerk", units.hq)
+    assert not users.may_administer(connection, user.id, configuration)
+    users.assign_role(connection, user.id, "admin", units.bu)
+    assert not users.may_administer(connection, user.id, configuration)
+    users.assign_role(connection, user.id, "admin", units.hq)
+    assert users.may_administer(connection, user.id, configuration)
+    assert not users.may_administer(connection, user.id, _roles(admin=False))
+    users.set_active(connection, user.id, False)
+    assert not users.may_administer(connection, user.id, configuration)

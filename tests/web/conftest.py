@@ -46,6 +46,7 @@ class Org:
     matrix: str
     restricted: str
     user_ids: dict[str, int]
+    admin: str = "admin@acme.cn"
 
 
 def add_user(
@@ -102,6 +103,7 @@ def make_acme(web_engine: Engine) -> Org:
             "bu_head": ("head@acme.cn", "BU Head", bu.id, "zh-Hans"),
             "matrix": ("matrix@acme.cn", "Matrix Person", a.id, "en"),
             "restricted": ("agent@acme.cn", "Service Agent", a.id, "en"),
+            "admin": ("admin@acme.cn", "Admin", group.id, "en"),
         }
         ids = {
             name: add_user(connection, tenant.id, email, display, unit, locale)
@@ -109,6 +111,8 @@ def make_acme(web_engine: Engine) -> Org:
         }
         users.assign_role(connection, ids["matrix"], "sales_rep", a.id)
         users.assign_role(connection, ids["matrix"], "bu_head", bu.id)
+        # `administrator` (tests.web.world) administers once the configuration is published.
+        users.assign_role(connection, ids["admin"], "administrator", group.id)
     return Org(
         tenant.id, group.id, bu.id, a.id, b.id,
         rep_a="rep.a@acme.cn", rep_b="rep.b@acme.cn", bu_head="head@acme.cn",

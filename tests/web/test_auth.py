@@ -10,6 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from blueprints.app import create_app
+from crm_platform.runtime import users
+from crm_platform.runtime.records import RecordService
 from tests.web.conftest import HTTP_ONLY, PASSWORD, Org, csrf_token, post, sign_in
 
 
@@ -136,10 +138,15 @@ def test_security_headers_on_every_page(client: FlaskClient, acme: Org) -> None:
 
 
 @HTTP_ONLY
-def test_pages_have_no_inline_scripts_or_styles(client: FlaskClient, acme: Org) -> None:
-    sign_in(client, acme.matrix)
-    for path in ("/sign-in", "/", "/admin/", "/designer/"):
-        page = client.get(path).get_data(as_text=True)
+def test_pages_have_no_inline_scripts_or_styles(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    pages = {"/sign-in": client.get("/sign-in")}
+    sign_in(client, acme.admin)
+    pages.update((path, client.get(path)) for path in ("/", "/admin/", "/designer/"))
+    for path, response in pages.items():
+        assert response.status_code == 200, path
+        page = response.get_data(as_text=True)
         assert re.search(r"<script(?![^>]*\bsrc=)", page) is None, path
         assert " style=" not in page and "<style" not in page, path
         assert re.search(r"\son[a-z]+=", page) is None, path
@@ -303,3 +310,37 @@ def test_language_left_behind_by_sign_out_does_not_change_the_next_account(
     post(client, "/sign-out", {})
     sign_in(client, acme.rep_a)  # en
     assert '<html lang="en">' in client.get("/").get_data(as_text=True)
+
+
+@HTTP_ONLY
+def test_administrator_sees_and_opens_the_designer_and_administration(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    sign_in(client, acme.admin)
+    home = client.get("/").get_data(as_text=True)
+    assert 'href="/designer/"' in home and 'href="/admin/"' in home
+    assert "branch_a" in client.get("/admin/").get_data(as_text=True)
+    assert client.get("/designer/").status_code == 200
+
+
+@HTTP_ONLY
+@pytest.mark.parametrize("who", ["rep_a", "bu_head", "matrix"])
+def test_designer_and_administration_are_404_without_an_administering_role(
+    client: FlaskClient, acme: Org, published: RecordService, who: str
+) -> None:
+    sign_in(client, getattr(acme, who))
+    home = client.get("/").get_data(as_text=True)
+    assert 'href="/designer/"' not in home and 'href="/admin/"' not in home
+    assert client.get("/designer/").status_code == 404
+    assert client.get("/admin/").status_code == 404
+
+
+@HTTP_ONLY
+def test_administering_role_held_below_the_root_unit_does_not_administer(
+    client: FlaskClient, acme: Org, published: RecordService, web_engine
+) -> None:
+    with web_engine.begin() as connection:
+        users.assign_role(connection, acme.user_ids["rep_a"], "administrator", acme.branch_a)
+    sign_in(client, acme.rep_a)
+    assert client.get("/admin/").status_code == 404
+    assert client.get("/designer/").status_code == 404

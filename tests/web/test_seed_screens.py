@@ -176,3 +176,21 @@ def test_group_admin_sees_edit_and_delete_on_a_customer(seed_app: Flask) -> None
     sign_in(client, "admin@demo.cn", tenant="demo")
     page = client.get(f"/r/customer/{_customer_id(client)}").get_data(as_text=True)
     assert 'id="edit-record"' in page and 'id="delete-record"' in page
+
+
+def test_seed_branch_rep_gets_404_on_designer_and_administration(seed_app: Flask) -> None:
+    client = seed_app.test_client()
+    sign_in(client, "rep@demo.cn", tenant="demo")
+    assert client.get("/designer/").status_code == 404
+    assert client.get("/admin/").status_code == 404
+
+
+def test_seed_group_admin_role_held_at_a_branch_does_not_administer(
+    seed_app: Flask, web_engine: Engine
+) -> None:
+    _add_seed_user(web_engine, "branch.admin@demo.cn", "group_admin", "br_heavy_east")
+    client = seed_app.test_client()
+    sign_in(client, "branch.admin@demo.cn", tenant="demo")
+    assert client.get("/r/customer/").status_code == 200
+    assert client.get("/designer/").status_code == 404
+    assert client.get("/admin/").status_code == 404

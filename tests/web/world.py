@@ -151,7 +151,15 @@ ACCOUNT_VIEW = {
     "page_size": 5,
 }
 
-DOCUMENTS = [ACCOUNT, CONTACT, ACCOUNT_FORM, ACCOUNT_VIEW]
+ADMINISTRATOR = {
+    "kind": "role",
+    "key": "administrator",
+    "label": _label("Administrator"),
+    "privileges": {"account": {"read": "tenant"}},
+    "administer": True,
+}
+
+DOCUMENTS = [ACCOUNT, CONTACT, ACCOUNT_FORM, ACCOUNT_VIEW, ADMINISTRATOR]
 
 RESTRICTED_LEVELS: Mapping[str, FieldLevel] = {
     "secret": "hidden",
