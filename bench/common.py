@@ -54,7 +54,9 @@ SCOPE_SHARES = {"team": 338 / 1_000_000, "subsidiary": 57_000 / 1_000_000, "busi
 SCOPE_ORDER = ("team", "subsidiary", "business_unit", "tenant")
 
 
-def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None):
+def parse_args(
+    description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
     """The common command line: ``--db URL`` and ``--runs N`` (plus a benchmark's own options)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--db", default=DEFAULT_SQLITE_URL, help="database URL of the bench tenant")

@@ -41,7 +41,6 @@ from bench.common import (
     open_engine,
 )
 from crm_platform.metadata.bundles import import_bundle
-from crm_platform.metadata.store import MetadataStore
 from crm_platform.runtime.demo_values import SEED_BUNDLE, DemoValues
 from crm_platform.runtime.migrations import MigrationHook
 from crm_platform.runtime.org import create_unit
@@ -93,7 +92,7 @@ def plan_levels(generated: int) -> tuple[int, int, int, int]:
     return 2, 2, 2, max(generated - 14, 8)
 
 
-def build_tenant(engine: Engine, seed: int) -> tuple[Any, MetadataStore]:
+def build_tenant(engine: Engine) -> Any:
     """Drop the bench tenant if present, recreate it and import the seed bundle into it."""
     with engine.connect() as connection:
         exists = connection.execute(select(TENANTS.c.id).where(TENANTS.c.key == TENANT_KEY)).first()
@@ -103,7 +102,7 @@ def build_tenant(engine: Engine, seed: int) -> tuple[Any, MetadataStore]:
     tenant = create_tenant(engine, TENANT_KEY, manifest["tenant"]["name"])
     hooks = [MigrationHook(engine)]
     import_bundle(engine, TENANT_KEY, SEED_BUNDLE, author="bench.generate", hooks=hooks)
-    return tenant, MetadataStore(engine, hooks=hooks)
+    return tenant
 
 
 def grow_tree(engine: Engine, tenant_id: int, total_units: int) -> list[Unit]:
@@ -384,7 +383,7 @@ def generate(url: str, units: int, users: int, customers: int, seed: int) -> Non
     """Build the bench tenant at this scale in the database at `url` (replacing an earlier one)."""
     engine = open_engine(url)
     step = time.perf_counter()
-    tenant, _store = build_tenant(engine, seed)
+    tenant = build_tenant(engine)
     print(f"tenant {TENANT_KEY!r} with the seed configuration ({_since(step)})", flush=True)
     step = time.perf_counter()
     tree = grow_tree(engine, tenant.id, units)
