@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, render_template_string  # noqa: TID251 - benchmarks the web layer
+from flask import Flask, render_template_string
 from sqlalchemy import text
 
 from bench.common import (
