@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from blueprints.context import UNIT_SESSION_KEY, db
+from blueprints.context import UNIT_SESSION_KEY, db, remember_user
 from blueprints.i18n import LANGUAGES, SESSION_KEY, normalise_language
 from crm_platform.metadata.errors import UnknownTenant
 from crm_platform.runtime.errors import RecordNotFound
@@ -90,6 +90,7 @@ def _load_user(reference: str) -> SignedInUser | None:
         return None
     if not user.active:
         return None
+    remember_user(user)
     return SignedInUser.of(user, tenant.key)
 
 

@@ -16,12 +16,14 @@ from sqlalchemy import Connection, Engine
 
 from crm_platform.metadata.model import Configuration
 from crm_platform.metadata.store import MetadataStore
+from crm_platform.metadata.tables import OrgUnit
 from crm_platform.runtime.errors import RecordNotFound
 from crm_platform.runtime.org import get_unit
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.record_reads import EntityCapabilities, RecordCapabilities
 from crm_platform.runtime.records import RecordService
-from crm_platform.runtime.users import may_administer, principal_for
+from crm_platform.runtime.tables import User
+from crm_platform.runtime.users import get_user, may_administer, principal_of
 from crm_platform.services import build_platform
 
 EXTENSION = "crm_platform"
@@ -68,22 +70,43 @@ def db() -> Connection:
     return connection
 
 
+def remember_user(user: User) -> None:
+    """Keep the user row the session loaded, so building the principal need not read it again."""
+    g.crm_user = user
+
+
 def current_principal() -> Principal:
-    """The signed-in user acting at their chosen unit, in the request's language."""
+    """The signed-in user at their chosen unit, in the request's language; once a request."""
     if "crm_principal" not in g:
         from blueprints.i18n import current_language
 
         language = current_language()
+        loaded: User | None = g.get("crm_user")
+        if loaded is None or loaded.id != current_user.user_id:
+            # Signed in during this request: the session did not load the row.
+            loaded = get_user(db(), current_user.tenant_id, current_user.user_id)
         try:
-            g.crm_principal = principal_for(
-                db(), current_user.user_id, unit_id=session.get(UNIT_SESSION_KEY), locale=language
+            g.crm_principal = principal_of(
+                db(), loaded, unit_id=session.get(UNIT_SESSION_KEY), locale=language
             )
         except RecordNotFound:
             # The chosen unit is gone (merged, or another tenant's id): back to the primary unit.
             session.pop(UNIT_SESSION_KEY, None)
-            g.crm_principal = principal_for(db(), current_user.user_id, locale=language)
+            g.crm_principal = principal_of(db(), loaded, locale=language)
     principal: Principal = g.crm_principal
     return principal
+
+
+def unit(unit_id: int) -> OrgUnit:
+    """A unit of the signed-in user's tenant, read once a request (`RecordNotFound` if none).
+
+    The configuration, the unit chooser, the filters and the cells may all need
+    the same unit (usually the one the user works at).
+    """
+    cache: dict[int, OrgUnit] = g.setdefault("crm_units", {})
+    if unit_id not in cache:
+        cache[unit_id] = get_unit(db(), current_user.tenant_id, unit_id)
+    return cache[unit_id]
 
 
 def _close_connection(_exc: Any) -> None:
@@ -98,7 +121,7 @@ def current_configuration() -> Configuration:
         principal = current_principal()
         unit_key = None
         if principal.unit_id is not None:
-            unit_key = get_unit(db(), principal.tenant_id, principal.unit_id).key
+            unit_key = unit(principal.unit_id).key
         g.crm_configuration = services().store.effective(current_user.tenant_key, unit_key)
     configuration: Configuration = g.crm_configuration
     return configuration

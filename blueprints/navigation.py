@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from flask import g
 from flask_login import current_user
 
-from blueprints.context import capabilities, current_configuration, current_principal, db
+from blueprints.context import capabilities, current_configuration, current_principal, unit
 from blueprints.i18n import current_language
 from crm_platform.metadata.model import localize
-from crm_platform.runtime.org import get_unit
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def my_units() -> list[UnitChoice]:
         g.crm_my_units = [
             UnitChoice(
                 unit_id,
-                localize(get_unit(db(), principal.tenant_id, unit_id).name, language),
+                localize(unit(unit_id).name, language),
                 unit_id == principal.unit_id,
             )
             for unit_id in ids

@@ -2,7 +2,8 @@
 
 Names come from the core: referenced records' titles through the record service
 (so a user only learns titles of records they may read), users and units from
-the runtime. One query per referenced entity, and one per distinct user or unit.
+the runtime. One query per referenced entity, one for all the users, and one per
+distinct unit not yet read in the request.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from typing import Any
 
 from flask import current_app
 
-from blueprints.context import current_configuration, current_principal, db, services
+from blueprints.context import current_configuration, current_principal, db, services, unit
 from blueprints.fields import Lookups, Show, display
 from blueprints.i18n import current_language
 from crm_platform.errors import CrmPlatformError
 from crm_platform.metadata.model import EntityDef, FieldDef, localize
 from crm_platform.runtime.errors import RecordNotFound
-from crm_platform.runtime.org import get_unit
-from crm_platform.runtime.users import get_user
+from crm_platform.runtime.users import display_names
 
 _LOOKUP_LIMIT = 500
 
@@ -38,6 +38,7 @@ def resolve(
     principal = current_principal()
     language = view.language
     wanted: dict[str, set[int]] = {}
+    users: set[int] = set()
     for field_def in fields:
         ids = {int(row[field_def.key]) for row in rows if _is_id(row.get(field_def.key))}
         if not ids:
@@ -45,11 +46,14 @@ def resolve(
         if field_def.type == "reference" and field_def.target:
             wanted.setdefault(field_def.target, set()).update(ids)
         elif field_def.type == "user":
-            for user_id in ids - view.lookups.users.keys():
-                view.lookups.users[user_id] = _user_name(principal.tenant_id, user_id)
+            users.update(ids - view.lookups.users.keys())
         elif field_def.type == "org_unit":
             for unit_id in ids - view.lookups.units.keys():
-                view.lookups.units[unit_id] = _unit_name(principal.tenant_id, unit_id, language)
+                view.lookups.units[unit_id] = _unit_name(unit_id, language)
+    if users:
+        # Every user field of every row at once: a page names its owners in one query.
+        names = display_names(db(), principal.tenant_id, users)
+        view.lookups.users.update({user_id: names.get(user_id, f"#{user_id}") for user_id in users})
     configuration = current_configuration()
     for target, ids in wanted.items():
         if not configuration.has_entity(target):
@@ -79,16 +83,9 @@ def label(field_def: FieldDef) -> str:
     return localize(field_def.label, current_language())
 
 
-def _user_name(tenant_id: int, user_id: int) -> str:
+def _unit_name(unit_id: int, language: str) -> str:
     try:
-        return get_user(db(), tenant_id, user_id).display_name
-    except RecordNotFound:
-        return f"#{user_id}"
-
-
-def _unit_name(tenant_id: int, unit_id: int, language: str) -> str:
-    try:
-        return localize(get_unit(db(), tenant_id, unit_id).name, language)
+        return localize(unit(unit_id).name, language)
     except RecordNotFound:
         return f"#{unit_id}"
 

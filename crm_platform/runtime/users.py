@@ -8,6 +8,7 @@ which every role or membership change here bumps.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ SUPPORTED_LOCALES: tuple[str, ...] = ("en", "zh-Hans", "zh-Hant")
 # Checked when the email is unknown so that a failed sign-in costs the same either way
 # and its timing does not reveal which accounts exist; one per method, made on first use.
 _DUMMY_HASHES: dict[str, str] = {}
+_NAMES_PER_QUERY = 500  # well under every database's limit of bound parameters
 
 
 def normalise_email(email: str) -> str:
@@ -278,6 +280,27 @@ def may_administer(connection: Connection, user_id: int, configuration: Configur
     return found is not None
 
 
+def display_names(
+    connection: Connection, tenant_id: int, user_ids: Iterable[int]
+) -> dict[int, str]:
+    """The display names of the users of this tenant among `user_ids`, in one query per 500 ids.
+
+    For pages that name many users at once (a list's owners); ids of unknown
+    users, or of another tenant's, are simply absent from the result.
+    """
+    wanted = sorted(set(user_ids))
+    names: dict[int, str] = {}
+    for start in range(0, len(wanted), _NAMES_PER_QUERY):
+        chunk = wanted[start : start + _NAMES_PER_QUERY]
+        rows = connection.execute(
+            select(USERS.c.id, USERS.c.display_name).where(
+                USERS.c.tenant_id == tenant_id, USERS.c.id.in_(chunk)
+            )
+        )
+        names.update((user_id, name) for user_id, name in rows)
+    return names
+
+
 def principal_for(
     connection: Connection, user_id: int, unit_id: int | None = None, locale: str | None = None
 ) -> Principal:
@@ -285,16 +308,22 @@ def principal_for(
     row = connection.execute(select(USERS).where(USERS.c.id == user_id)).first()
     if row is None:
         raise RecordNotFound("user", user_id)
-    user = user_from_row(row)
+    return principal_of(connection, user_from_row(row), unit_id, locale)
+
+
+def principal_of(
+    connection: Connection, user: User, unit_id: int | None = None, locale: str | None = None
+) -> Principal:
+    """The principal of a user already read (as `principal_for`, without reading the user again)."""
     if unit_id is not None:
         _require_unit_in_tenant(connection, user.tenant_id, unit_id)
-    teams = [user.primary_unit_id, *memberships(connection, user_id)]
+    teams = [user.primary_unit_id, *memberships(connection, user.id)]
     return Principal(
         tenant_id=user.tenant_id,
         user_id=user.id,
         unit_id=user.primary_unit_id if unit_id is None else unit_id,
         locale=locale or user.locale,
-        assignments=tuple(role_assignments(connection, user_id)),
+        assignments=tuple(role_assignments(connection, user.id)),
         team_ids=tuple(dict.fromkeys(teams)),
     )
 

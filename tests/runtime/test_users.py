@@ -110,6 +110,33 @@ def test_matrix_roles_and_memberships_make_the_principal(tree) -> None:
     assert principal.team_ids == (units.bu,)
 
 
+def test_principal_of_a_user_already_read_equals_principal_for(tree) -> None:
+    connection, units = tree
+    user = users.create_user(connection, units.tenant_id, "a@b.cn", "A", "pa55word", units.bu)
+    users.assign_role(connection, user.id, "sales_rep", units.sub)
+    users.add_membership(connection, user.id, units.sub)
+    read = users.get_user(connection, units.tenant_id, user.id)
+    assert users.principal_of(connection, read) == users.principal_for(connection, user.id)
+    assert users.principal_of(connection, read, units.sub, "en") == users.principal_for(
+        connection, user.id, unit_id=units.sub, locale="en"
+    )
+    with pytest.raises(RecordNotFound):
+        users.principal_of(connection, read, unit_id=units.other_unit)
+
+
+def test_display_names_of_many_users_leave_out_unknown_and_foreign_ids(tree) -> None:
+    connection, units = tree
+    li = users.create_user(connection, units.tenant_id, "li@b.cn", "Li Lei", "pa55word", units.bu)
+    han = users.create_user(connection, units.tenant_id, "han@b.cn", "Han", "pa55word", units.sub)
+    foreign = users.create_user(
+        connection, units.other_tenant_id, "x@b.cn", "X", "pa55word", units.other_unit
+    )
+    wanted = [li.id, han.id, li.id, foreign.id, 999_999]
+    names = users.display_names(connection, units.tenant_id, wanted)
+    assert names == {li.id: "Li Lei", han.id: "Han"}
+    assert users.display_names(connection, units.tenant_id, []) == {}
+
+
 def test_role_and_membership_changes_bump_security_version(tree) -> None:
     connection, units = tree
     user = users.create_user(connection, units.tenant_id, "a@b.cn", "A", "pa55word", units.bu)

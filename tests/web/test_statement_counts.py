@@ -1,0 +1,74 @@
+"""The number of SQL statements a page runs, pinned so that an N+1 cannot come back unnoticed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, event
+
+from crm_platform.runtime.records import RecordService
+from crm_platform.runtime.users import principal_for
+from tests.web.conftest import Org, add_user, sign_in
+
+LIST_PAGE_STATEMENTS = 14
+"""The most one list page may run (transaction control aside), however many owners its rows have.
+
+As measured: the session's user and tenant, the principal's memberships and
+roles, the unit worked at, the configuration's freshness, the page and its
+count, all the owners' names, the rows' one owning unit, the administrator
+check (root configuration and role) and one capabilities check per entity in
+the navigation (two here; `RecordService.describe` reads the tenant's state
+each time).
+"""
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
+PAGE_SIZE = 5
+"""The page size of the accounts' list view in `tests.web.world`: one owner per row here."""
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """Collect the SQL of every query run on `engine` inside the block."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        # SQLite's explicit BEGIN (crm_platform.db) is no query; PostgreSQL's is implicit.
+        if not sql.lstrip().upper().startswith(_TRANSACTION_CONTROL):
+            seen.append(sql)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _create_owned_by(service: RecordService, user_id: int, name: str) -> None:
+    with service.engine.connect() as connection:
+        principal = principal_for(connection, user_id)
+    service.create(principal, "account", {"name": name})
+
+
+def test_list_page_statements_do_not_grow_with_the_owners_on_the_page(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    with published.engine.begin() as connection:
+        owners = [
+            add_user(connection, acme.tenant_id, f"rep{n}@acme.cn", f"Seller {n}", acme.branch_a)
+            for n in range(PAGE_SIZE)
+        ]
+    for n, owner in enumerate(owners):
+        _create_owned_by(published, owner, f"Sigma {n}")
+    sign_in(client, acme.bu_head)
+    client.get("/r/account/")  # warm the process's caches (configuration, compiled access)
+
+    with statements(published.engine) as seen:
+        page = client.get("/r/account/")
+
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert all(f">Sigma {n}<" in text for n in range(PAGE_SIZE))
+    assert all(f"Seller {n}" in text for n in range(PAGE_SIZE))  # every owner named
+    assert len(seen) <= LIST_PAGE_STATEMENTS, "\n".join(" ".join(s.split())[:150] for s in seen)
