@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
@@ -256,7 +257,8 @@ def build_table(
     `dialect` is the engine's dialect name (``sqlite`` or ``postgresql``);
     `list_views` are the views of this entity whose default sorts get an index.
     Indexes: (updated_at, id) for the broadest lists; (owning_unit_id, updated_at,
-    id) for unit-scoped lists; (owner_user_id, updated_at, id) for "my records";
+    id) for unit-scoped lists; (owner_user_id, updated_at, id) for "my records" (these
+    three over live rows only, which is all a list or count reads);
     one per reference, user and org_unit field; the title field; each list view's
     default sort; and a unique index per unique field over live rows only, so a
     soft-deleted record does not hold on to its value (restoring it re-checks).
@@ -268,21 +270,28 @@ def build_table(
     table = Table(location.name, metadata, *columns, schema=location.schema)
     name = location.name
 
+    # Lists and counts read live rows only (`deleted_at IS NULL`, the exact term the record
+    # service emits: SQLite uses a partial index only when the query's WHERE holds it
+    # literally), so the scope indexes cover live rows and a count is answered from them.
+    live = table.c.deleted_at.is_(None)
+    live_only = {"postgresql_where": live, "sqlite_where": live}
     wanted: dict[str, tuple[list[Any], dict[str, Any]]] = {}
-    wanted["updated"] = ([table.c.updated_at, table.c.id], {})
+    wanted["updated"] = ([table.c.updated_at, table.c.id], live_only)
     if entity.ownership != "master":
-        wanted["unit_updated"] = ([table.c.owning_unit_id, table.c.updated_at, table.c.id], {})
+        wanted["unit_updated"] = (
+            [table.c.owning_unit_id, table.c.updated_at, table.c.id],
+            live_only,
+        )
     if entity.ownership == "user_owned":
-        wanted["owner_updated"] = ([table.c.owner_user_id, table.c.updated_at, table.c.id], {})
+        wanted["owner_updated"] = (
+            [table.c.owner_user_id, table.c.updated_at, table.c.id],
+            live_only,
+        )
     for field in entity.fields:
         if field.type in REFERENCE_TYPES:
             wanted[f"ref_{field.key}"] = ([table.c[field.key]], {})
         if field.unique:
-            live = table.c.deleted_at.is_(None)
-            wanted[f"uq_{field.key}"] = (
-                [table.c[field.key]],
-                {"unique": True, "postgresql_where": live, "sqlite_where": live},
-            )
+            wanted[f"uq_{field.key}"] = ([table.c[field.key]], {"unique": True, **live_only})
     title = getattr(entity, "title_field", None)
     if title and title in table.c and f"uq_{title}" not in wanted:
         wanted[f"title_{title}"] = ([table.c[title], table.c.id], {})
@@ -349,6 +358,52 @@ def create_entity_tables(
     for table in tables.values():
         table.create(connection, checkfirst=True)
     return tables
+
+
+_INDEX_DEFINITION = {
+    "sqlite": text("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"),
+    "postgresql": text(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = :schema AND indexname = :name"
+    ),
+}
+
+
+def _is_partial(index: Index, dialect: str) -> bool:
+    options = index.dialect_options.get(dialect)
+    return options is not None and options.get("where") is not None
+
+
+def outdated_indexes(connection: Connection, table: Table) -> list[Index]:
+    """The indexes of `table` that its database table lacks or has as full instead of partial.
+
+    The migration planner diffs one configuration's tables against another's, both
+    built by this release's `build_table`; a definition changed by a release (the scope
+    indexes became live-rows-only) is invisible to it, so this compares with the database.
+    """
+    dialect = connection.dialect.name
+    query = _INDEX_DEFINITION[dialect]
+    stale = []
+    for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+        definition = connection.execute(
+            query, {"schema": table.schema, "name": index.name}
+        ).scalar()
+        if definition is None or (" WHERE " in definition.upper()) != _is_partial(index, dialect):
+            stale.append(index)
+    return stale
+
+
+def refresh_indexes(connection: Connection, tables: Iterable[Table]) -> list[str]:
+    """Create the missing indexes of `tables` and rebuild those defined differently; their names.
+
+    Safe to run on every publish: up-to-date indexes are left alone.
+    """
+    refreshed = []
+    for table in tables:
+        for index in outdated_indexes(connection, table):
+            index.drop(connection, checkfirst=True)
+            index.create(connection)
+            refreshed.append(str(index.name))
+    return refreshed
 
 
 class PhysicalSource(Protocol):

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, MetaData, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateIndex
 
 from crm_platform.runtime.entity_tables import (
     EntityTables,
@@ -18,6 +20,8 @@ from crm_platform.runtime.entity_tables import (
     column_specs,
     create_entity_tables,
     index_name,
+    outdated_indexes,
+    refresh_indexes,
     table_location,
 )
 
@@ -115,6 +119,25 @@ def test_build_table_indexes_scope_references_unique_and_view_sorts():
     assert [tuple(c.name for c in ix.columns) for ix in unique] == [("uscc",)]
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_scope_indexes_cover_live_rows_only(dialect: str):
+    table = build_table(_tenant(), CUSTOMER, MetaData(), dialect=dialect)
+    scope = {
+        ("updated_at", "id"),
+        ("owning_unit_id", "updated_at", "id"),
+        ("owner_user_id", "updated_at", "id"),
+    }
+    compiler = {"sqlite": sqlite.dialect(), "postgresql": postgresql.dialect()}[dialect]
+    partial = {
+        tuple(c.name for c in ix.columns): str(CreateIndex(ix).compile(dialect=compiler))
+        for ix in table.indexes
+    }
+    # The record service's reads say exactly `deleted_at IS NULL`; SQLite uses a partial
+    # index only when the query's WHERE holds its term literally.
+    assert all(partial[key].endswith("WHERE deleted_at IS NULL") for key in scope)
+    assert not partial[("parent",)].endswith("WHERE deleted_at IS NULL")
+
+
 def test_master_entity_has_no_owner_indexes():
     product = _Entity("product", (_Field("name", "text"),), ownership="master")
     table = build_table(_tenant(), product, MetaData(), dialect="postgresql")
@@ -178,3 +201,20 @@ def test_entity_tables_cache_rebuilds_after_a_publish():
     assert cache.table(tenant_v1, "customer", "sqlite") is first
     assert cache.table(tenant_v2, "customer", "sqlite") is not first
     assert calls == ["acme", "acme"]
+
+
+def test_refresh_rebuilds_a_scope_index_created_before_it_became_partial(engine: Engine):
+    config = _Config({"customer": CUSTOMER})
+    with engine.begin() as conn:
+        table = create_entity_tables(conn, _tenant(), config)["customer"]
+        scope = next(ix for ix in table.indexes if str(ix.name).endswith("_unit_updated"))
+        scope.drop(conn)
+        # The definition an earlier release created: the same columns, every row.
+        partial = str(CreateIndex(scope).compile(dialect=engine.dialect))
+        conn.exec_driver_sql(partial.split(" WHERE ")[0])
+        assert outdated_indexes(conn, table) == [scope]
+        assert refresh_indexes(conn, [table]) == [scope.name]
+        assert outdated_indexes(conn, table) == []
+        assert refresh_indexes(conn, [table]) == []
+    reflected = {ix["name"]: ix for ix in inspect(engine).get_indexes(table.name, table.schema)}
+    assert set(reflected) == {ix.name for ix in table.indexes}

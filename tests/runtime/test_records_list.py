@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from crm_platform.metadata.conditions import ConditionError
+from crm_platform.runtime.entity_tables import index_name, table_name
 from crm_platform.runtime.errors import InvalidOperation
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.records import Page
@@ -186,3 +188,57 @@ def test_export_streams_every_exportable_record_in_batches(world: World):
     exported = list(world.service.export(alice, "account", filter=only_city, batch_size=2))
     assert [record["id"] for record in exported] == ids
     assert exported[0]["city"] == city
+
+
+def _statements_of(world: World, call: Any) -> list[tuple[str, Any]]:
+    """The SQL text and parameters of every statement `call()` sends to the database."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    event.listen(world.engine, "before_cursor_execute", capture)
+    try:
+        call()
+    finally:
+        event.remove(world.engine, "before_cursor_execute", capture)
+    return seen
+
+
+def _plan(world: World, statement: str, parameters: Any) -> str:
+    """The database's plan of a statement, as one lowercase string."""
+    with world.engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        if world.engine.dialect.name == "sqlite":
+            rows = raw.execute(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
+            return " ".join(str(row[-1]) for row in rows).lower()
+        with raw.cursor() as cursor:
+            # A handful of rows: without this the planner rightly prefers a scan of the heap.
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {statement}", parameters)
+            plan = " ".join(row[0] for row in cursor.fetchall()).lower()
+            cursor.execute("RESET enable_seqscan")
+            raw.rollback()
+            return plan
+
+
+@pytest.mark.parametrize("user", ["alice", "tom"])
+def test_count_and_page_read_a_live_row_scope_index(world: World, user: str):
+    # The scope indexes are partial (live rows only): a planner can use one only if the
+    # statement's WHERE implies `deleted_at IS NULL`, so using any of them proves it does.
+    principal = world.principal(user)
+    dialect = world.engine.dialect.name
+    table = table_name(world.tenant.namespace, "account", dialect)
+    live_indexes = [index_name(table, suffix) for suffix in ("updated", "unit_updated")]
+    for call in (
+        lambda: world.service.count(principal, "account"),
+        lambda: world.service.count(principal, "account", cap=None),
+        lambda: world.service.list(principal, "account"),
+    ):
+        statement, parameters = next(
+            (text, params)
+            for text, params in _statements_of(world, call)
+            if "deleted_at IS NULL" in text and "account" in text
+        )
+        plan = _plan(world, statement, parameters)
+        assert any(index in plan for index in live_indexes), plan
