@@ -13,14 +13,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, false, or_, true, tuple_
+from sqlalchemy import Connection, Table, and_, bindparam, false, func, or_, select, true, tuple_
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from crm_platform.runtime.errors import InvalidOperation
 
@@ -225,3 +229,84 @@ def decode_cursor(entity_key: str, keys: Sequence[SortKey], cursor: str) -> tupl
             "start again from the first page"
         )
     return values, backwards
+
+
+# -- choosing SQLite's plan for broad scopes -----------------------------------------------------
+
+_SCOPE_COLUMNS = ("owning_unit_id", "owner_user_id")
+
+
+def _unindexable(table: Table, predicate: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`predicate` with the table's scope columns as ``column + 0``: same rows, no index.
+
+    SQLite picks the index of a column compared in the WHERE; an expression of it
+    takes that choice away, so the planner walks the sort index instead.
+    """
+    scope = {id(table.c[name]) for name in _SCOPE_COLUMNS if name in table.c}
+
+    def replace(element: Any, **kw: Any) -> Any:
+        return element + 0 if id(element) in scope else None
+
+    return replacement_traverse(predicate, {}, replace)
+
+
+class SortWalkChooser:
+    """On SQLite, whether a default-sorted page walks (updated_at, id) or the unit index.
+
+    SQLite answers a unit-scoped page from (owning_unit_id, updated_at, id) by
+    reading and sorting the scope's every row: fine for a team, 5-20 ms for a
+    business unit on a million-row table. Walking (updated_at, id) and filtering
+    reads about page_size * table_rows / scope_rows rows instead, which wins once
+    the scope holds more than sqrt(page_size * table_rows) rows. A capped count of
+    the scope (from the live-row index) decides, remembered per predicate for
+    `ttl` seconds; PostgreSQL makes this choice itself and is left alone.
+    """
+
+    def __init__(self, ttl: float = 300.0, keep: int = 1024):
+        self._ttl = ttl
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._choices: dict[tuple[int, int, int], tuple[Any, Any, Any, float]] = {}
+
+    def predicate(
+        self,
+        connection: Connection,
+        table: Table,
+        predicate: ColumnElement[bool],
+        keys: Sequence[SortKey],
+        page_size: int,
+    ) -> ColumnElement[bool]:
+        """`predicate`, or the same rows in a form that makes SQLite walk the sort index."""
+        if connection.dialect.name != "sqlite" or [(key.name, key.descending) for key in keys] != [
+            ("updated_at", True),
+            ("id", True),
+        ]:
+            return predicate
+        key = (id(table), id(predicate), page_size)
+        now = time.monotonic()
+        cached = self._choices.get(key)
+        if cached is not None and cached[0] is table and cached[1] is predicate and cached[3] > now:
+            return cached[2]
+        chosen = (
+            _unindexable(table, predicate)
+            if self._broad(connection, table, predicate, page_size)
+            else predicate
+        )
+        with self._lock:
+            if len(self._choices) >= self._keep:
+                self._choices.clear()
+            self._choices[key] = (table, predicate, chosen, now + self._ttl)
+        return chosen
+
+    @staticmethod
+    def _broad(
+        connection: Connection, table: Table, predicate: ColumnElement[bool], page_size: int
+    ) -> bool:
+        # max(id) stands in for the table's size: one index seek, near enough for a choice.
+        size = connection.execute(select(func.max(table.c.id))).scalar() or 0
+        threshold = math.isqrt((page_size + 1) * size) + 1
+        live = table.c.deleted_at.is_(None)
+        sample = select(table.c.id).where(live, predicate).limit(threshold).subquery()
+        return (
+            connection.execute(select(func.count()).select_from(sample)).scalar_one() >= threshold
+        )

@@ -58,6 +58,7 @@ from crm_platform.runtime.record_queries import (
     MAX_PAGE_SIZE,
     Count,
     Page,
+    SortWalkChooser,
     cursor_params,
     decode_cursor,
     encode_cursor,
@@ -226,6 +227,7 @@ class RecordReads:
         self._configs: dict[tuple[Any, ...], Configuration] = {}
         self._tenants: dict[tuple[int, int | None], tuple[TenantState, str | None]] = {}
         self._statements: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
+        self._walks = SortWalkChooser()
         self._lock = threading.Lock()
 
     def _statement(self, shape: tuple[Any, ...], build: Any) -> Any:
@@ -587,6 +589,10 @@ class RecordReads:
                 values, backwards = decode_cursor(entity_key, keys, cursor)
             reader = ctx.shape.reader(ctx.hidden)
             predicate = ctx.access.predicate("read")
+            if filter is None and not (search and search.strip()):
+                predicate = self._walks.predicate(
+                    ctx.connection, ctx.table, predicate, keys, page_size
+                )
             params: dict[str, Any] = {"stamp_tenant": ctx.tenant.id}
 
             def build() -> Any:

@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import MetaData, Table, event, false, true
 
 from crm_platform.metadata.conditions import ConditionError
 from crm_platform.runtime.entity_tables import index_name, table_name
 from crm_platform.runtime.errors import InvalidOperation
 from crm_platform.runtime.principal import Principal
+from crm_platform.runtime.record_queries import SortWalkChooser
 from crm_platform.runtime.records import Page
 from tests.runtime.records_world import DATABASES, World, open_world, tag
 
@@ -242,3 +243,52 @@ def test_count_and_page_read_a_live_row_scope_index(world: World, user: str):
         )
         plan = _plan(world, statement, parameters)
         assert any(index in plan for index in live_indexes), plan
+
+
+class _Always(SortWalkChooser):
+    def __init__(self, broad: bool):
+        super().__init__()
+        self._verdict = broad
+
+    def _broad(self, *args: Any) -> bool:  # type: ignore[override]
+        return self._verdict
+
+
+@pytest.mark.parametrize("user", ["alice", "tom", "sam"])
+def test_walking_the_sort_index_pages_the_same_rows_as_the_unit_index(
+    world: World, user: str, monkeypatch: pytest.MonkeyPatch
+):
+    principal = world.principal(user)
+    world.service.bulk_create(principal, "account", [{"name": "w", "city": tag()}] * 7)
+    walks = {}
+    for broad in (False, True):
+        monkeypatch.setattr(world.service, "_walks", _Always(broad))
+        pages = _walk(world, principal, page_size=3)
+        back = [world.service.list(principal, "account", page_size=3, cursor=pages[-1].prev_cursor)]
+        walks[broad] = ([_ids(page) for page in pages], [_ids(page) for page in back])
+    assert walks[True] == walks[False]
+    assert sum(len(ids) for ids in walks[True][0]) >= 7
+    if world.engine.dialect.name == "sqlite":
+        statement, parameters = next(
+            (text, params)
+            for text, params in _statements_of(world, lambda: _walk(world, principal))
+            if "deleted_at IS NULL" in text and "LIMIT" in text
+        )
+        plan = _plan(world, statement, parameters)
+        assert "_unit_updated" not in plan and "temp b-tree" not in plan, plan
+
+
+def test_only_a_scope_larger_than_the_walk_costs_walks(world: World):
+    alice = world.principal("alice")
+    world.service.bulk_create(alice, "account", [{"name": "b", "city": tag()}] * 5)
+    dialect = world.engine.dialect.name
+    name = table_name(world.tenant.namespace, "account", dialect)
+    with world.engine.connect() as connection:
+        table = Table(
+            name,
+            MetaData(),
+            autoload_with=connection,
+            schema=world.tenant.namespace if dialect != "sqlite" else None,
+        )
+        assert SortWalkChooser._broad(connection, table, true(), 1)
+        assert not SortWalkChooser._broad(connection, table, false(), 1)
