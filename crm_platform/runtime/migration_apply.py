@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from crm_platform.metadata.model import Configuration
 from crm_platform.metadata.tables import Tenant
+from crm_platform.runtime.entity_tables import refresh_indexes
 from crm_platform.runtime.errors import InvalidOperation
 from crm_platform.runtime.migration_archive import (
     archive_entity,
@@ -84,6 +85,10 @@ def apply_migration(connection: Connection, tenant: Tenant, plan: MigrationPlan)
                 _sqlite_type_changes(ctx, step.entity)
             continue
         _APPLIERS[type(step)](ctx, step)
+    # Both sides of a plan are built with today's index definitions, so an index an
+    # earlier release defined differently (full where it is now partial) never shows
+    # up as a step; bring such indexes in line on every publish.
+    refresh_indexes(connection, ctx.tables.values())
 
 
 def _apply_nothing(ctx: MigrationContext, step: Step) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.schema import CreateIndex
 
 from crm_platform.metadata.store import MetadataStore
+from crm_platform.runtime.entity_tables import outdated_indexes
 from crm_platform.runtime.migrations import MigrationHook, MigrationRefused
 from crm_platform.runtime.tenants import create_tenant, get_tenant
 from tests.runtime.migration_support import (
@@ -77,3 +79,23 @@ def test_refused_migration_rolls_the_whole_publish_back(
         columns = physical_columns(connection, acme, "customer")
         assert "y" not in columns
         assert columns["code"].startswith("VARCHAR")
+
+
+def test_publish_rebuilds_a_scope_index_an_earlier_release_created_without_its_filter(
+    engine: Engine, store: MetadataStore
+) -> None:
+    with engine.begin() as connection:
+        acme = get_tenant(connection, "acme")
+        customers = table(connection, acme, config(customer()), "customer")
+        scope = next(ix for ix in customers.indexes if str(ix.name).endswith("_unit_updated"))
+        scope.drop(connection)
+        full = str(CreateIndex(scope).compile(dialect=engine.dialect)).split(" WHERE ")[0]
+        connection.exec_driver_sql(full)
+        assert outdated_indexes(connection, customers) == [scope]
+    store.publish(
+        "acme", None, "tester", documents=[customer([*BASE_FIELDS, field("city", "text")])]
+    )
+    with engine.connect() as connection:
+        acme = get_tenant(connection, "acme")
+        refreshed = table(connection, acme, config(customer()), "customer")
+        assert outdated_indexes(connection, refreshed) == []
