@@ -140,6 +140,15 @@ def capabilities(entity_key: str) -> EntityCapabilities:
     return cache[entity_key]
 
 
+def capabilities_of_all(entity_keys: list[str]) -> dict[str, EntityCapabilities]:
+    """`capabilities` for several entities, asked of the core in one call (navigation)."""
+    cache: dict[str, EntityCapabilities] = g.setdefault("crm_capabilities", {})
+    missing = [key for key in entity_keys if key not in cache]
+    if missing:
+        cache.update(services().records.describe_all(current_principal(), missing))
+    return {key: cache[key] for key in entity_keys}
+
+
 def record_capabilities(entity_key: str, record_id: int) -> RecordCapabilities:
     """The current principal's privileges on one record (`RecordNotFound` if unreadable)."""
     return services().records.describe_record(current_principal(), entity_key, record_id)

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from flask import g
 from flask_login import current_user
 
-from blueprints.context import capabilities, current_configuration, current_principal, unit
+from blueprints.context import (
+    capabilities_of_all,
+    current_configuration,
+    current_principal,
+    unit,
+)
 from blueprints.i18n import current_language
 from crm_platform.metadata.model import localize
 
@@ -74,10 +79,12 @@ def navigation() -> list[NavItem]:
     if "crm_navigation" not in g:
         configuration = current_configuration()
         language = current_language()
+        entities = configuration.entities_in_nav_order()
+        allowed = capabilities_of_all([entity.key for entity in entities])
         g.crm_navigation = [
             NavItem(entity.key, localize(entity.plural_label, language))
-            for entity in configuration.entities_in_nav_order()
-            if capabilities(entity.key).readable
+            for entity in entities
+            if allowed[entity.key].readable
         ]
     found: list[NavItem] = g.crm_navigation
     return found

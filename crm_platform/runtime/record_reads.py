@@ -8,7 +8,7 @@ configurations, the entity's `Table` and the principal's compiled access.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -372,26 +372,22 @@ class RecordReads:
     # -- describing ------------------------------------------------------------------------------
 
     def describe(self, principal: Principal, entity_key: str) -> EntityCapabilities:
-        """The principal's field levels, sortable fields and held privileges for an entity.
-
-        A privilege is held when the policy's predicate for it is not the constant
-        FALSE (the policy compiles "no grant at all" to it). Masked fields are not
-        sortable here: sorting by one would reveal the order of its values.
-        """
+        """The principal's field levels, sortable fields and held privileges for an entity."""
         with self._transaction(entity_key, "read", read_only=True) as connection:
             ctx = self._context(connection, principal, entity_key)
-        levels = dict(ctx.access.field_levels)
-        concealed = {key for key, level in levels.items() if level in ("hidden", "masked")}
-        return EntityCapabilities(
-            entity=entity_key,
-            field_levels=levels,
-            sortable=frozenset(ctx.shape.sortable) - concealed,
-            privileges=frozenset(
-                privilege
-                for privilege in ALL_PRIVILEGES
-                if not isinstance(ctx.access.predicate(privilege), False_)  # type: ignore[arg-type]
-            ),
-        )
+        return _capabilities(entity_key, ctx)
+
+    def describe_all(
+        self, principal: Principal, entity_keys: Iterable[str]
+    ) -> dict[str, EntityCapabilities]:
+        """`describe` for several entities with one read of the tenant's state (navigation)."""
+        described: dict[str, EntityCapabilities] = {}
+        with self._transaction("*", "read", read_only=True) as connection:
+            for key in entity_keys:
+                # The first context reads the tenant state; the rest reuse what it read.
+                ctx = self._context(connection, principal, key, speculative=bool(described))
+                described[key] = _capabilities(key, ctx)
+        return described
 
     def describe_record(
         self, principal: Principal, entity_key: str, record_id: int
@@ -802,4 +798,25 @@ def _filter_entry(
         actor_id=entry.actor_id,
         at=entry.at,
         changes=changes,
+    )
+
+
+def _capabilities(entity_key: str, ctx: OperationContext) -> EntityCapabilities:
+    """What `ctx.access` lets the principal do with the entity.
+
+    A privilege is held when the policy's predicate for it is not the constant
+    FALSE (the policy compiles "no grant at all" to it). Masked fields are not
+    sortable: sorting by one would reveal the order of its values.
+    """
+    levels = dict(ctx.access.field_levels)
+    concealed = {key for key, level in levels.items() if level in ("hidden", "masked")}
+    return EntityCapabilities(
+        entity=entity_key,
+        field_levels=levels,
+        sortable=frozenset(ctx.shape.sortable) - concealed,
+        privileges=frozenset(
+            privilege
+            for privilege in ALL_PRIVILEGES
+            if not isinstance(ctx.access.predicate(privilege), False_)  # type: ignore[arg-type]
+        ),
     )

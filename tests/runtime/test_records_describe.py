@@ -141,3 +141,13 @@ def test_unknown_privilege_and_create_on_a_record_are_refused(world):
         world.service.can(alice, "account", "approve")
     with pytest.raises(InvalidOperation, match="unknown privilege 'create'"):
         world.service.can(alice, "account", "create", _account(world))
+
+
+def test_describe_all_answers_like_describe_for_each_entity(world, read_only):
+    alice = world.principal("alice")
+    for service in (world.service, read_only):
+        together = service.describe_all(alice, ["account", "product"])
+        assert together == {
+            "account": service.describe(alice, "account"),
+            "product": service.describe(alice, "product"),
+        }
