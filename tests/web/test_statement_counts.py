@@ -13,14 +13,15 @@ from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.users import principal_for
 from tests.web.conftest import Org, add_user, sign_in
 
-LIST_PAGE_STATEMENTS = 13
+LIST_PAGE_STATEMENTS = 14
 """The most one list page may run (transaction control aside), however many owners its rows have.
 
 As measured: the session's user and tenant, the principal's memberships and
 roles, the unit worked at, the configuration's freshness, the page and its
 count, all the owners' names, the rows' one owning unit, the administrator
-check (root configuration and role) and one capabilities check for all the
-navigation's entities (`RecordService.describe_all` reads the tenant's state once).
+check (root configuration and role), the list's own capabilities check, and one
+for all the other entities of the navigation (`RecordService.describe_all` reads
+the tenant's state once however many entities there are).
 """
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
 PAGE_SIZE = 5
