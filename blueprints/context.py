@@ -20,7 +20,7 @@ from crm_platform.metadata.tables import OrgUnit
 from crm_platform.runtime.errors import RecordNotFound
 from crm_platform.runtime.org import get_unit
 from crm_platform.runtime.principal import Principal
-from crm_platform.runtime.record_reads import EntityCapabilities, RecordCapabilities
+from crm_platform.runtime.record_capabilities import EntityCapabilities, RecordCapabilities
 from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.tables import User
 from crm_platform.runtime.users import get_user, may_administer, principal_of

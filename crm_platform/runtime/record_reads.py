@@ -8,7 +8,7 @@ configurations, the entity's `Table` and the principal's compiled access.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,22 +20,18 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
     false,
     func,
-    literal,
     select,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.sql.elements import False_
 
 from crm_platform.metadata.conditions import ConditionContext, compile_condition
 from crm_platform.metadata.field_types import FIELD_TYPES
 from crm_platform.metadata.model import Configuration, EntityDef
 from crm_platform.metadata.tables import OrgUnit, Tenant
 from crm_platform.runtime import audit
-from crm_platform.runtime.access_levels import ALL_PRIVILEGES, ROW_PRIVILEGES
 from crm_platform.runtime.entity_tables import EntityTables
 from crm_platform.runtime.errors import (
     AccessDenied,
@@ -45,7 +41,7 @@ from crm_platform.runtime.errors import (
     RuntimeFailure,
 )
 from crm_platform.runtime.events import EventBus
-from crm_platform.runtime.policy import AccessPolicy, EntityAccess, FieldLevel, TenantState
+from crm_platform.runtime.policy import AccessPolicy, EntityAccess, TenantState
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.record_checks import (
     RECORD_KEY,
@@ -153,53 +149,6 @@ class OperationContext:
     @property
     def masked(self) -> bool:
         return any(level == "masked" for level in self.access.field_levels.values())
-
-
-@dataclass(frozen=True)
-class EntityCapabilities:
-    """What one principal may do with one entity: field levels, sortable fields, privileges.
-
-    It only shapes what a page or a client offers (no Edit button without
-    ``update``); the record service still enforces access on every read and write.
-    """
-
-    entity: str
-    field_levels: Mapping[str, FieldLevel]
-    sortable: frozenset[str]
-    privileges: frozenset[str]
-
-    def level(self, field_key: str) -> FieldLevel:
-        """``hidden``, ``masked``, ``read`` or ``edit`` (unlisted fields are ``edit``)."""
-        return self.field_levels.get(field_key, "edit")
-
-    def holds(self, privilege: str) -> bool:
-        """Does the principal hold `privilege` on at least some records of the entity?"""
-        return privilege in self.privileges
-
-    @property
-    def readable(self) -> bool:
-        """May the principal read any record of the entity at all?"""
-        return "read" in self.privileges
-
-
-@dataclass(frozen=True)
-class RecordCapabilities:
-    """The privileges one principal holds on one live record they may read."""
-
-    entity: str
-    record_id: int
-    privileges: frozenset[str]
-
-    def holds(self, privilege: str) -> bool:
-        """Does the principal hold `privilege` on this record?"""
-        return privilege in self.privileges
-
-
-def _check_privilege(privilege: str, allowed: Sequence[str]) -> None:
-    if privilege not in allowed:
-        raise InvalidOperation(
-            f"unknown privilege {privilege!r} here; use one of {', '.join(allowed)}"
-        )
 
 
 def utc_now() -> datetime:
@@ -368,76 +317,6 @@ class RecordReads:
             raise RecordInvalid(entity_key, {RECORD_KEY: [message("conflict", "en")]}) from None
         except DBAPIError as exc:
             raise StorageFailure(entity_key, operation) from exc
-
-    # -- describing ------------------------------------------------------------------------------
-
-    def describe(self, principal: Principal, entity_key: str) -> EntityCapabilities:
-        """The principal's field levels, sortable fields and held privileges for an entity."""
-        with self._transaction(entity_key, "read", read_only=True) as connection:
-            ctx = self._context(connection, principal, entity_key)
-        return _capabilities(entity_key, ctx)
-
-    def describe_all(
-        self, principal: Principal, entity_keys: Iterable[str]
-    ) -> dict[str, EntityCapabilities]:
-        """`describe` for several entities with one read of the tenant's state (navigation)."""
-        described: dict[str, EntityCapabilities] = {}
-        with self._transaction("*", "read", read_only=True) as connection:
-            for key in entity_keys:
-                # The first context reads the tenant state; the rest reuse what it read.
-                ctx = self._context(connection, principal, key, speculative=bool(described))
-                described[key] = _capabilities(key, ctx)
-        return described
-
-    def describe_record(
-        self, principal: Principal, entity_key: str, record_id: int
-    ) -> RecordCapabilities:
-        """The privileges the principal holds on one live record, in one query.
-
-        A record the principal cannot read is `RecordNotFound`, as with `get`.
-        """
-        wanted = as_record_id(entity_key, record_id)
-        with self._transaction(entity_key, "read", read_only=True) as connection:
-            ctx = self._context(connection, principal, entity_key)
-            table = ctx.table
-            asked = [
-                (privilege, ctx.access.predicate(privilege))  # type: ignore[arg-type]
-                for privilege in ROW_PRIVILEGES
-                if privilege != "read"
-            ]
-            columns = [
-                case((predicate, literal(1)), else_=literal(0)).label(privilege)
-                for privilege, predicate in asked
-                if not isinstance(predicate, False_)
-            ]
-            row = connection.execute(
-                select(table.c.id, *columns).where(
-                    table.c.id == wanted,
-                    table.c.deleted_at.is_(None),
-                    ctx.access.predicate("read"),
-                )
-            ).first()
-        if row is None:
-            raise RecordNotFound(entity_key, record_id)
-        held = {"read"} | {key for key, value in row._mapping.items() if key != "id" and value}
-        return RecordCapabilities(entity_key, wanted, frozenset(held))
-
-    def can(
-        self, principal: Principal, entity_key: str, privilege: str, record_id: int | None = None
-    ) -> bool:
-        """May the principal use `privilege` on the entity (`record_id` None) or on one record?
-
-        Per record, a record they cannot read is simply ``False``; ``create`` is
-        decided per unit, not per record, so it is only asked of the entity.
-        """
-        if record_id is None:
-            _check_privilege(privilege, ALL_PRIVILEGES)
-            return self.describe(principal, entity_key).holds(privilege)
-        _check_privilege(privilege, ROW_PRIVILEGES)
-        try:
-            return self.describe_record(principal, entity_key, record_id).holds(privilege)
-        except RecordNotFound:
-            return False
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -798,25 +677,4 @@ def _filter_entry(
         actor_id=entry.actor_id,
         at=entry.at,
         changes=changes,
-    )
-
-
-def _capabilities(entity_key: str, ctx: OperationContext) -> EntityCapabilities:
-    """What `ctx.access` lets the principal do with the entity.
-
-    A privilege is held when the policy's predicate for it is not the constant
-    FALSE (the policy compiles "no grant at all" to it). Masked fields are not
-    sortable: sorting by one would reveal the order of its values.
-    """
-    levels = dict(ctx.access.field_levels)
-    concealed = {key for key, level in levels.items() if level in ("hidden", "masked")}
-    return EntityCapabilities(
-        entity=entity_key,
-        field_levels=levels,
-        sortable=frozenset(ctx.shape.sortable) - concealed,
-        privileges=frozenset(
-            privilege
-            for privilege in ALL_PRIVILEGES
-            if not isinstance(ctx.access.predicate(privilege), False_)  # type: ignore[arg-type]
-        ),
     )

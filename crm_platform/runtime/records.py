@@ -28,6 +28,7 @@ from crm_platform.runtime.errors import AccessDenied, RecordInvalid, RecordNotFo
 from crm_platform.runtime.events import RecordEvent
 from crm_platform.runtime.policy import TenantState
 from crm_platform.runtime.principal import Principal
+from crm_platform.runtime.record_capabilities import RecordDescriptions
 from crm_platform.runtime.record_checks import (
     WRITABLE_SYSTEM_KEYS,
     check_references,
@@ -41,7 +42,6 @@ from crm_platform.runtime.record_queries import Count, Page
 from crm_platform.runtime.record_reads import (
     PHYSICAL,
     OperationContext,
-    RecordReads,
     StorageFailure,
     as_record_id,
     utc_now,
@@ -70,7 +70,7 @@ class BulkResult:
         return len(self.ids)
 
 
-class RecordService(RecordReads):
+class RecordService(RecordDescriptions):
     """Create, read, update, delete, restore, list, count, bulk-create and audit records."""
 
     # -- writing ---------------------------------------------------------------------------------
