@@ -23,6 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm_platform.errors import Problem
+from crm_platform.metadata.field_types import FIELD_TYPES
 from crm_platform.metadata.tables import Tenant
 from crm_platform.runtime.entity_tables import build_tables, table_location
 from crm_platform.runtime.errors import UnsafeMigration
@@ -41,7 +42,10 @@ SAMPLE_SIZE = 20
 Found = tuple[int, tuple[tuple[int, Any], ...]]
 """What a check found: the count of offending rows and the first (id, value) pairs."""
 
-_TEXT_TYPES = frozenset({"text", "long_text", "email", "phone", "url", "region", "uscc", "choice"})
+# Types stored as strings, where a blank string counts as empty for "required".
+_TEXT_TYPES = frozenset(
+    key for key, kind in FIELD_TYPES.items() if kind.value_kind in ("text", "choice")
+)
 
 # -- refusals ----------------------------------------------------------------------------------
 
