@@ -24,7 +24,7 @@ from blueprints import (
     errors,
     i18n,
     navigation,
-    records,
+    record_routes,
     security_headers,
 )
 from crm_platform.db import make_engine
@@ -87,6 +87,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     security_headers.init_app(app)
     errors.init_app(app)
-    for blueprint in (records.bp, designer.bp, admin.bp, api.bp):
+    for blueprint in (record_routes.bp, designer.bp, admin.bp, api.bp):
         app.register_blueprint(blueprint)
     return app

@@ -14,7 +14,7 @@ from flask import Flask, abort, current_app, g, session
 from flask_login import current_user
 from sqlalchemy import Connection, Engine
 
-from crm_platform.metadata.model import Configuration
+from crm_platform.metadata.model import Configuration, EntityDef
 from crm_platform.metadata.store import MetadataStore
 from crm_platform.metadata.tables import OrgUnit
 from crm_platform.runtime.errors import RecordNotFound
@@ -125,6 +125,14 @@ def current_configuration() -> Configuration:
         g.crm_configuration = services().store.effective(current_user.tenant_key, unit_key)
     configuration: Configuration = g.crm_configuration
     return configuration
+
+
+def entity_or_404(entity_key: str) -> EntityDef:
+    """The entity of the URL in the user's configuration; 404 for others and unreadable ones."""
+    configuration = current_configuration()
+    if not configuration.has_entity(entity_key) or not capabilities(entity_key).readable:
+        abort(404)
+    return configuration.entity(entity_key)
 
 
 def capabilities(entity_key: str) -> EntityCapabilities:

@@ -1,4 +1,4 @@
-"""The runtime UI: generated lists, forms and record pages for every entity in the configuration.
+"""The runtime UI: generated forms and record pages for every entity in the configuration.
 
 Views parse the request, call the record service, and render. What a user may
 see or change is decided by the service; a record they may not read is 404.
@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
-    Blueprint,
     abort,
     current_app,
     flash,
@@ -31,6 +30,7 @@ from blueprints.context import (
     current_configuration,
     current_principal,
     db,
+    entity_or_404,
     record_capabilities,
     services,
 )
@@ -47,111 +47,13 @@ from blueprints.forms import (
     read_submission,
 )
 from blueprints.i18n import current_language
-from blueprints.listing import SCOPES, columns_of, parse_list_request
-from blueprints.navigation import my_units, navigation
-from blueprints.presenting import cell, label, resolve, show
+from blueprints.presenting import label, resolve, show
 from blueprints.record_page import related_lists, sections_of, timeline
-from crm_platform.metadata.conditions import ConditionError
+from blueprints.record_routes import bp
 from crm_platform.metadata.model import EntityDef, FormDef, localize
-from crm_platform.runtime.errors import InvalidOperation, RecordInvalid, StaleVersion
+from crm_platform.runtime.errors import RecordInvalid, StaleVersion
 from crm_platform.runtime.explain import explain_access
 from crm_platform.runtime.org import subtree_ids
-from crm_platform.runtime.record_queries import Count, Page
-
-bp = Blueprint("records", __name__)
-
-COUNT_CAP = 10_000
-
-
-@bp.get("/")
-@login_required
-def home() -> str:
-    """The start page: the entities the user may work with."""
-    return render_template("records/home.html", items=navigation())
-
-
-def entity_or_404(entity_key: str) -> EntityDef:
-    """The entity of the URL in the user's configuration; 404 for others and unreadable ones."""
-    configuration = current_configuration()
-    if not configuration.has_entity(entity_key) or not capabilities(entity_key).readable:
-        abort(404)
-    return configuration.entity(entity_key)
-
-
-@bp.get("/r/<entity>/")
-@login_required
-def list_records(entity: str) -> str:
-    """The entity's list view: columns, sort, search, filters, keyset pages, a capped count."""
-    entity_def = entity_or_404(entity)
-    view = current_configuration().default_list_view(entity)
-    caps = capabilities(entity)
-    wanted = parse_list_request(request.args, entity_def, view, caps.field_levels, caps.sortable)
-    condition = wanted.condition(view)
-    principal = current_principal()
-    service = services().records
-    search = wanted.search or None
-    try:
-        page = service.list(
-            principal,
-            entity,
-            filter=condition,
-            search=search,
-            sort=wanted.service_sort(view),
-            page_size=view.page_size if view is not None else 50,
-            cursor=wanted.cursor,
-        )
-        count = service.count(principal, entity, filter=condition, search=search, cap=COUNT_CAP)
-    except (InvalidOperation, ConditionError) as problem:
-        flash(
-            _("This list cannot be shown with these settings: %(problem)s", problem=problem),
-            "error",
-        )
-        page, count = Page([], None, None), Count(0, True)
-    columns = columns_of(entity_def, view, caps.field_levels)
-    values = show()
-    resolve(values, entity_def, page.rows, [c.key for c in columns])
-    rows = [
-        {
-            "id": record["id"],
-            "cells": [cell(values, record, c, caps.level(c.key)) for c in columns],
-        }
-        for record in page.rows
-    ]
-    language = current_language()
-    link_column = next((i for i, c in enumerate(columns) if c.key == entity_def.title_field), 0)
-    return render_template(
-        "records/list.html",
-        entity=entity_def,
-        entity_label=localize(entity_def.plural_label, language),
-        view_label=localize(view.label, language) if view is not None else "",
-        columns=[
-            {
-                "key": c.key,
-                "label": label(c),
-                "sortable": c.key in caps.sortable,
-                "numeric": c.field_type.value_kind in ("integer", "decimal"),
-                "masked": caps.level(c.key) == "masked",
-            }
-            for c in columns
-        ],
-        link_column=link_column,
-        may_create=caps.holds("create"),
-        rows=rows,
-        page=page,
-        count=count,
-        wanted=wanted,
-        scopes=list(SCOPES),
-        active_entity=entity,
-        filter_labels={control.field.key: label(control.field) for control in wanted.filters},
-        unit_options=my_units()
-        if any(control.kind == "unit_subtree" for control in wanted.filters)
-        else [],
-        option_labels={
-            control.field.key: [(o.key, localize(o.label, language)) for o in control.field.options]
-            for control in wanted.filters
-        },
-    )
-
 
 # -- forms ---------------------------------------------------------------------------------------
 

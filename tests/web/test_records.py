@@ -326,11 +326,11 @@ def test_keyset_pages_forward_and_back(
 def test_count_is_capped(
     client: FlaskClient, acme: Org, published: RecordService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from blueprints import records
+    from blueprints import list_page
 
     for number in range(4):
         create(published, acme, "rep_a", name=f"Count {number}")
-    monkeypatch.setattr(records, "COUNT_CAP", 3)
+    monkeypatch.setattr(list_page, "COUNT_CAP", 3)
     sign_in(client, acme.rep_a)
     assert re.search(r'id="record-count">\s*3\+ records', text(client.get("/r/account/")))
 
