@@ -69,7 +69,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_STATEMENTS = {"crm_read_statements": True}
+"""Execution options of a SQLite connection whose statements are each a read on their own.
+
+Such a connection needs no BEGIN: each SELECT is atomic by itself, as on
+PostgreSQL in autocommit, and the BEGIN would be a second statement per page.
+"""
+
+
 def _sqlite_begin(connection: Any) -> None:
+    if connection.get_execution_options().get("crm_read_statements"):
+        return
     connection.exec_driver_sql("BEGIN")
 
 

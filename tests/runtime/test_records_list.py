@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -293,3 +294,29 @@ def test_only_a_scope_larger_than_the_walk_costs_walks(world: World):
         )
         assert SortWalkChooser._broad(connection, table, true(), 1)
         assert not SortWalkChooser._broad(connection, table, false(), 1)
+
+
+def test_a_list_page_is_one_statement_without_begin(world: World):
+    # A page is one SELECT: atomic on its own, so no BEGIN/COMMIT round trips around it.
+    principal = world.principal("alice")
+    world.service.list(principal, "account")  # the tenant state and the plan choice are cached
+    sent = [
+        text for text, _ in _statements_of(world, lambda: world.service.list(principal, "account"))
+    ]
+    assert len(sent) == 1, sent
+    assert sent[0].lstrip().upper().startswith("SELECT")
+
+
+def test_listed_date_times_are_utc_aware_on_every_database(world: World):
+    principal = world.principal("alice")
+    created = world.service.create(principal, "account", {"name": "when", "city": tag()})
+    listed = next(
+        r for r in world.service.list(principal, "account").rows if r["id"] == created["id"]
+    )
+    for key in ("created_at", "updated_at"):
+        assert listed[key].utcoffset() == timedelta(0)
+        assert listed[key] == created[key]
+    exported = next(
+        r for r in world.service.export(principal, "account") if r["id"] == created["id"]
+    )
+    assert exported["updated_at"] == created["updated_at"]
