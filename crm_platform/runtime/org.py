@@ -13,16 +13,38 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, insert, literal, select, true, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from crm_platform.metadata.layers import effective_configuration
+from crm_platform.metadata.model import localize
 from crm_platform.metadata.org_tree import units_by_key
 from crm_platform.metadata.store import layer_chain, published_layers_in
 from crm_platform.metadata.tables import OrgUnit, OrgUnitClosure, Tenant
 from crm_platform.runtime.errors import InvalidOperation, RecordNotFound
+from crm_platform.runtime.search_text import (
+    LIKE_ESCAPE,
+    SEARCH_LIMIT,
+    checked_search_text,
+    contains_pattern,
+    prefix_pattern,
+)
 from crm_platform.runtime.tables import AuditEntry, RoleAssignment, UnitMembership, User
 from crm_platform.runtime.tenants import bump_security_version, get_tenant_by_id
 
@@ -35,6 +57,8 @@ _ASSIGNMENTS: Table = RoleAssignment.__table__  # type: ignore[assignment]
 
 UNIT_KEY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 AUDIT_ENTITY = "org_unit"
+NAME_LANGUAGES = ("en", "zh-Hans", "zh-Hant")
+"""The languages of a unit's name that a search looks in (the UI's languages)."""
 
 MoveRecords = Callable[[Connection, Tenant, int, int], int]
 """Moves every record owned by unit `from` (third argument) to unit `to`; returns the count."""
@@ -82,6 +106,87 @@ def ancestors(connection: Connection, unit_id: int, include_self: bool = False) 
         query = query.where(CLOSURE.c.depth > 0)
     rows = connection.execute(query.order_by(CLOSURE.c.depth.desc()))
     return list(rows.scalars())
+
+
+@dataclass(frozen=True)
+class UnitMatch:
+    """An org unit a picker offers: its id and key, its name, and where it sits in the tree."""
+
+    id: int
+    key: str
+    name: str
+    ancestors: tuple[str, ...]
+    """The names of the units above it, root first (empty for a root)."""
+
+
+def search_units(
+    connection: Connection,
+    tenant_id: int,
+    query: str,
+    language: str,
+    limit: int = SEARCH_LIMIT,
+) -> list[UnitMatch]:
+    """Active units of the tenant whose key or name (in any UI language) contains `query`.
+
+    Names are given in `language` (falling back as labels do), each with the
+    names of the units above it so that two "East branch" units can be told
+    apart. Keys and names starting with the text come first, then tree order
+    (`path`, which keeps a subtree together). The tenant condition uses the
+    tenant's unique (tenant, key) index; the ancestors' names are one more query
+    by primary key for the whole page. An empty `query` lists the first units.
+    """
+    text = checked_search_text(query, limit)
+    conditions = [UNITS.c.tenant_id == tenant_id, UNITS.c.active.is_(True)]
+    order: list[Any] = []
+    if text:
+        names = [UNITS.c.name[language_key].as_string() for language_key in NAME_LANGUAGES]
+        anywhere, start = contains_pattern(text), prefix_pattern(text)
+        conditions.append(
+            or_(
+                UNITS.c.key.like(anywhere.lower(), escape=LIKE_ESCAPE),
+                *(name.ilike(anywhere, escape=LIKE_ESCAPE) for name in names),
+            )
+        )
+        starts = or_(
+            UNITS.c.key.like(start.lower(), escape=LIKE_ESCAPE),
+            *(name.ilike(start, escape=LIKE_ESCAPE) for name in names),
+        )
+        order.append(case((starts, 0), else_=1))
+    tree_order: Any = UNITS.c.path
+    if connection.dialect.name == "postgresql":
+        # A linguistic collation skips the slashes ("/1/23/" between "/1/2/" and "/1/2/9/");
+        # compared byte by byte, as SQLite does, a subtree stays together.
+        tree_order = tree_order.collate("C")
+    rows = connection.execute(
+        select(UNITS.c.id, UNITS.c.key, UNITS.c.name, UNITS.c.path)
+        .where(*conditions)
+        .order_by(*order, tree_order, UNITS.c.id)
+        .limit(limit)
+    ).all()
+    chains = {row.id: _path_ids(row.path)[:-1] for row in rows}
+    named = {row.id: localize(row.name, language) for row in rows}
+    missing = {unit_id for chain in chains.values() for unit_id in chain} - named.keys()
+    if missing:
+        found = connection.execute(
+            select(UNITS.c.id, UNITS.c.name).where(
+                UNITS.c.tenant_id == tenant_id, UNITS.c.id.in_(sorted(missing))
+            )
+        )
+        named.update((unit_id, localize(name, language)) for unit_id, name in found)
+    return [
+        UnitMatch(
+            row.id,
+            row.key,
+            named[row.id],
+            tuple(named.get(unit_id, f"#{unit_id}") for unit_id in chains[row.id]),
+        )
+        for row in rows
+    ]
+
+
+def _path_ids(path: str) -> list[int]:
+    """The ids of a materialized path ``/1/4/9/``, root first."""
+    return [int(part) for part in path.strip("/").split("/") if part]
 
 
 def create_unit(

@@ -9,15 +9,23 @@ which every role or membership change here bumps.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, case, delete, insert, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm_platform.metadata.tables import OrgUnit
 from crm_platform.runtime.errors import InvalidOperation, RecordInvalid, RecordNotFound
 from crm_platform.runtime.principal import Principal, RoleGrant
+from crm_platform.runtime.search_text import (
+    LIKE_ESCAPE,
+    SEARCH_LIMIT,
+    checked_search_text,
+    contains_pattern,
+    prefix_pattern,
+)
 from crm_platform.runtime.tables import RoleAssignment, UnitMembership, User
 from crm_platform.runtime.tenants import bump_security_version
 
@@ -299,6 +307,53 @@ def display_names(
         )
         names.update((user_id, name) for user_id, name in rows)
     return names
+
+
+@dataclass(frozen=True)
+class UserMatch:
+    """A user a picker offers: the id it stores, the name it shows, the email for namesakes."""
+
+    id: int
+    display_name: str
+    email: str
+
+
+def search_users(
+    connection: Connection, tenant_id: int, query: str, limit: int = SEARCH_LIMIT
+) -> list[UserMatch]:
+    """Active users of the tenant whose name or email contains `query` (any case), for a picker.
+
+    Names and emails starting with the text come first, then by name; an empty
+    `query` lists the first users by name. The tenant condition lets the database
+    reach the tenant's rows through the (tenant, email) unique index instead of
+    every tenant's users; text that may occur anywhere in a name cannot use a
+    b-tree index, and `limit` bounds what is sorted and returned. Deactivated
+    users are not offered: they can no longer sign in or take on work.
+    """
+    text = checked_search_text(query, limit)
+    conditions = [USERS.c.tenant_id == tenant_id, USERS.c.active.is_(True)]
+    order: list[Any] = []
+    if text:
+        # Emails are stored lower-cased, so a lower-cased pattern matches them in any case.
+        anywhere, start = contains_pattern(text), prefix_pattern(text)
+        conditions.append(
+            or_(
+                USERS.c.display_name.ilike(anywhere, escape=LIKE_ESCAPE),
+                USERS.c.email.like(anywhere.lower(), escape=LIKE_ESCAPE),
+            )
+        )
+        starts = or_(
+            USERS.c.display_name.ilike(start, escape=LIKE_ESCAPE),
+            USERS.c.email.like(start.lower(), escape=LIKE_ESCAPE),
+        )
+        order.append(case((starts, 0), else_=1))
+    rows = connection.execute(
+        select(USERS.c.id, USERS.c.display_name, USERS.c.email)
+        .where(*conditions)
+        .order_by(*order, USERS.c.display_name, USERS.c.id)
+        .limit(limit)
+    )
+    return [UserMatch(row.id, row.display_name, row.email) for row in rows]
 
 
 def principal_for(
