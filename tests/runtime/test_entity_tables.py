@@ -111,7 +111,7 @@ def test_build_table_indexes_scope_references_unique_and_view_sorts():
     table = build_table(_tenant(), CUSTOMER, MetaData(), dialect="sqlite", list_views=[view])
     indexed = {tuple(c.name for c in ix.columns) for ix in table.indexes}
     assert ("owning_unit_id", "updated_at", "id") in indexed
-    assert ("updated_at", "id") in indexed
+    assert ("updated_at", "id", "owning_unit_id", "deleted_at") in indexed
     assert ("owner_user_id", "updated_at", "id") in indexed
     assert ("parent",) in indexed and ("rep",) in indexed
     assert ("since", "id") in indexed
@@ -123,7 +123,7 @@ def test_build_table_indexes_scope_references_unique_and_view_sorts():
 def test_scope_indexes_cover_live_rows_only(dialect: str):
     table = build_table(_tenant(), CUSTOMER, MetaData(), dialect=dialect)
     scope = {
-        ("updated_at", "id"),
+        ("updated_at", "id", "owning_unit_id", "deleted_at"),
         ("owning_unit_id", "updated_at", "id"),
         ("owner_user_id", "updated_at", "id"),
     }
@@ -143,6 +143,7 @@ def test_master_entity_has_no_owner_indexes():
     table = build_table(_tenant(), product, MetaData(), dialect="postgresql")
     indexed = {tuple(c.name for c in ix.columns) for ix in table.indexes}
     assert ("owning_unit_id", "updated_at", "id") not in indexed
+    assert ("updated_at", "id", "deleted_at") in indexed
     assert table.schema == "t_acme"
 
 

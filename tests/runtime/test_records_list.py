@@ -320,3 +320,19 @@ def test_listed_date_times_are_utc_aware_on_every_database(world: World):
         r for r in world.service.export(principal, "account") if r["id"] == created["id"]
     )
     assert exported["updated_at"] == created["updated_at"]
+
+
+def test_a_tenant_wide_count_reads_only_the_live_row_index(world: World):
+    # `deleted_at` is in the partial `updated` index, so counting every live row never
+    # reads the table (SQLite otherwise scans it: 80 ms instead of 14 on a million rows).
+    dialect = world.engine.dialect.name
+    table = table_name(world.tenant.namespace, "account", dialect)
+    statement, parameters = next(
+        (text, params)
+        for text, params in _statements_of(
+            world, lambda: world.service.count(world.system(), "account", cap=None)
+        )
+        if "count(" in text.lower() and table in text
+    )
+    plan = _plan(world, statement, parameters)
+    assert ("covering index" if dialect == "sqlite" else "index only scan") in plan, plan
