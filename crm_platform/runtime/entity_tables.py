@@ -10,6 +10,7 @@ against; keep their output stable (names, types, index names) across releases.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -311,15 +312,18 @@ def build_table(
         if elements is None:
             continue
         suffix = "sort_" + "_".join(f"{key}_{direction}" for key, direction in pairs)
-        if not any(_same_elements(elements, existing) for existing, _ in wanted.values()):
+        # An index whose leading elements are the sort's serves it already.
+        if not any(_leads(elements, existing) for existing, _ in wanted.values()):
             wanted[suffix] = (elements, {})
     for suffix, (elements, options) in wanted.items():
         Index(index_name(name, suffix), *elements, **options)
     return table
 
 
-def _same_elements(a: Sequence[Any], b: Sequence[Any]) -> bool:
-    return len(a) == len(b) and all(str(x) == str(y) for x, y in zip(a, b, strict=True))
+def _leads(prefix: Sequence[Any], elements: Sequence[Any]) -> bool:
+    return len(prefix) <= len(elements) and all(
+        str(x) == str(y) for x, y in zip(prefix, elements[: len(prefix)], strict=True)
+    )
 
 
 def _list_views_of(config: Configuration, entity_key: str) -> list[Any]:
@@ -380,12 +384,38 @@ def _is_partial(index: Index, dialect: str) -> bool:
     return options is not None and options.get("where") is not None
 
 
+_INDEXED_ELEMENTS = re.compile(r"\sON\s+[^(]+\((?P<elements>[^)]*)\)", re.IGNORECASE)
+
+
+def _elements_of(definition: str) -> list[str] | None:
+    """The indexed elements of a stored CREATE INDEX, normalised (``updated_at``, ``id desc``)."""
+    found = _INDEXED_ELEMENTS.search(definition)
+    if found is None:
+        return None
+    return [
+        " ".join(element.replace('"', "").lower().split()).removesuffix(" asc")
+        for element in found.group("elements").split(",")
+    ]
+
+
+def _wanted_elements(index: Index) -> list[str]:
+    elements = []
+    for expression in index.expressions:
+        column = getattr(expression, "element", None)
+        if column is not None:
+            elements.append(f"{column.name} desc")
+        else:
+            elements.append(str(expression.name))
+    return elements
+
+
 def outdated_indexes(connection: Connection, table: Table) -> list[Index]:
-    """The indexes of `table` that its database table lacks or has as full instead of partial.
+    """The indexes of `table` that its database table lacks or has defined otherwise.
 
     The migration planner diffs one configuration's tables against another's, both
     built by this release's `build_table`; a definition changed by a release (the scope
-    indexes became live-rows-only) is invisible to it, so this compares with the database.
+    indexes became live-rows-only; the `updated` index gained columns) is invisible to
+    it, so this compares columns and partiality with the database.
     """
     dialect = connection.dialect.name
     query = _INDEX_DEFINITION[dialect]
@@ -394,7 +424,11 @@ def outdated_indexes(connection: Connection, table: Table) -> list[Index]:
         definition = connection.execute(
             query, {"schema": table.schema, "name": index.name}
         ).scalar()
-        if definition is None or (" WHERE " in definition.upper()) != _is_partial(index, dialect):
+        if (
+            definition is None
+            or (" WHERE " in definition.upper()) != _is_partial(index, dialect)
+            or _elements_of(definition) != _wanted_elements(index)
+        ):
             stale.append(index)
     return stale
 

@@ -219,3 +219,28 @@ def test_refresh_rebuilds_a_scope_index_created_before_it_became_partial(engine:
         assert refresh_indexes(conn, [table]) == []
     reflected = {ix["name"]: ix for ix in inspect(engine).get_indexes(table.name, table.schema)}
     assert set(reflected) == {ix.name for ix in table.indexes}
+
+
+def test_refresh_rebuilds_an_index_whose_columns_changed(engine: Engine):
+    view = _View("customer", ({"field": "since", "direction": "desc"},))
+    config = _Config({"customer": CUSTOMER}, {"by_since": view})
+    with engine.begin() as conn:
+        table = create_entity_tables(conn, _tenant(), config)["customer"]
+        assert outdated_indexes(conn, table) == []
+        walk = next(ix for ix in table.indexes if str(ix.name).endswith("_updated"))
+        walk.drop(conn)
+        # An earlier release's `updated` index: (updated_at, id) over live rows.
+        conn.exec_driver_sql(
+            f"CREATE INDEX {walk.name} ON {table.fullname} (updated_at, id) "
+            "WHERE deleted_at IS NULL"
+        )
+        assert outdated_indexes(conn, table) == [walk]
+        assert refresh_indexes(conn, [table]) == [walk.name]
+        assert outdated_indexes(conn, table) == []
+
+
+def test_a_view_sorted_newest_first_reuses_the_updated_index():
+    view = _View("customer", ({"field": "updated_at", "direction": "desc"},))
+    table = build_table(_tenant(), CUSTOMER, MetaData(), dialect="sqlite", list_views=[view])
+    leading = [tuple(c.name for c in ix.columns)[:2] for ix in table.indexes]
+    assert leading.count(("updated_at", "id")) == 1
