@@ -34,6 +34,7 @@ from blueprints.context import (
     record_capabilities,
     services,
 )
+from blueprints.errors import Refused
 from blueprints.fields import display
 from blueprints.forms import (
     CURRENCIES,
@@ -136,11 +137,31 @@ def _defaults(entity_def: EntityDef) -> dict[str, Any]:
     }
 
 
+def _creatable(entity: str) -> EntityDef:
+    """The entity if the user may create its records; 404 if unreadable, `Refused` (403) if not.
+
+    Asked of the core's capabilities before a form is shown or a submission read,
+    so nobody fills in a form the record service would refuse to save.
+    """
+    entity_def = entity_or_404(entity)
+    if not capabilities(entity).holds("create"):
+        raise Refused(entity, "create")
+    return entity_def
+
+
+def _updatable(entity: str, record_id: int) -> EntityDef:
+    """The entity if the user may update this record; 404 if it is unreadable, else `Refused`."""
+    entity_def = entity_or_404(entity)
+    if not record_capabilities(entity, record_id).holds("update"):
+        raise Refused(entity, "update", record_id)
+    return entity_def
+
+
 @bp.get("/r/<entity>/new")
 @login_required
 def new_record(entity: str) -> tuple[str, int]:
     """An empty form for a new record, with the fields' defaults filled in."""
-    entity_def = entity_or_404(entity)
+    entity_def = _creatable(entity)
     return _render_form(entity_def, _defaults(entity_def))
 
 
@@ -148,7 +169,7 @@ def new_record(entity: str) -> tuple[str, int]:
 @login_required
 def create_record(entity: str) -> Response | tuple[str, int]:
     """Create the record; invalid values come back beside their fields."""
-    entity_def = entity_or_404(entity)
+    entity_def = _creatable(entity)
     form_def = _form_of(entity_def)
     caps = capabilities(entity)
     logic = _logic(entity_def)
@@ -177,7 +198,7 @@ def create_record(entity: str) -> Response | tuple[str, int]:
 @login_required
 def edit_record(entity: str, record_id: int) -> tuple[str, int]:
     """The record's form, filled in, carrying the version it was read at."""
-    entity_def = entity_or_404(entity)
+    entity_def = _updatable(entity, record_id)
     record = services().records.get(current_principal(), entity, record_id)
     return _render_form(entity_def, record)
 
@@ -186,7 +207,7 @@ def edit_record(entity: str, record_id: int) -> tuple[str, int]:
 @login_required
 def update_record(entity: str, record_id: int) -> Response | tuple[str, int]:
     """Save the fields the user changed; a stale version shows the conflict page instead."""
-    entity_def = entity_or_404(entity)
+    entity_def = _updatable(entity, record_id)
     principal = current_principal()
     service = services().records
     stored = service.get(principal, entity, record_id)
