@@ -166,11 +166,14 @@ WIDGETS: Mapping[str, str] = {
     "choice": "select",
     "multi_choice": "checkboxes",
     "reference": "reference",
-    "user": "id",
-    "org_unit": "id",
+    "user": "user",
+    "org_unit": "org_unit",
     "region": "region",
 }
 """The input each field type gets; `templates/records/_widgets.html` has one macro per name."""
+
+PICKED: frozenset[str] = frozenset({"reference", "user", "org_unit"})
+"""Field types whose input is an id chosen in a picker, shown by the name of what it points at."""
 
 Reader = Callable[[MultiDict[str, str], FieldDef, str], Any]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from blueprints.fields import WIDGETS, Show, display, input_value, read
+from blueprints.fields import PICKED, WIDGETS, Show, display, input_value, read
 from crm_platform.metadata.conditions import ConditionContext, ConditionError, evaluate
 from crm_platform.metadata.field_types import SYSTEM_FIELDS
 from crm_platform.metadata.model import (
@@ -57,7 +57,8 @@ class FieldView:
     errors: list[str] = field(default_factory=list)
     options: list[tuple[str, str]] = field(default_factory=list)
     currency: str = ""
-    reference_title: str = ""
+    chosen_title: str = ""
+    """For a picker (reference, user, org unit): the name of the chosen record, user or unit."""
 
     @property
     def key(self) -> str:
@@ -203,9 +204,7 @@ def _field_view(
             value = raw.get(field_def.key, "")
         if field_def.type == "money":
             currency = raw.get(field_def.key + "_currency", currency)
-    reference_title = ""
-    if field_def.type == "reference" and isinstance(stored, int):
-        reference_title = show.lookups.titles.get((field_def.target or "", stored), f"#{stored}")
+    chosen = _picked_id(value) if field_def.type in PICKED else None
     return FieldView(
         field=field_def,
         label=localize(field_def.label, language),
@@ -222,8 +221,31 @@ def _field_view(
         readonly_when=_condition_json(None if placement.readonly else placement.readonly_when),
         options=[(o.key, localize(o.label, language)) for o in field_def.options],
         currency=currency,
-        reference_title=reference_title,
+        chosen_title=display(chosen, field_def, show) if chosen is not None else "",
     )
+
+
+def _picked_id(value: Any) -> int | None:
+    """The id a picker holds (stored as int, or as typed in a rejected submission), if any."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    text = str(value).strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def submitted_ids(entity: EntityDef, submitted: MultiDict[str, str] | None) -> dict[str, int]:
+    """The ids a rejected submission's pickers hold, so the form can show them by name again."""
+    if submitted is None:
+        return {}
+    found: dict[str, int] = {}
+    for field_def in entity.fields:
+        if field_def.type in PICKED:
+            chosen = _picked_id(submitted.get(field_def.key, ""))
+            if chosen is not None:
+                found[field_def.key] = chosen
+    return found
 
 
 def _condition_json(condition: Mapping[str, Any] | None) -> str:

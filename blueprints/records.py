@@ -46,6 +46,7 @@ from blueprints.forms import (
     merge_choices,
     original_values,
     read_submission,
+    submitted_ids,
 )
 from blueprints.i18n import current_language
 from blueprints.presenting import label, resolve, show
@@ -82,7 +83,7 @@ def _render_form(
     form_def = _form_of(entity_def)
     caps = capabilities(entity_def.key)
     values = show()
-    resolve(values, entity_def, [record], form_def.field_keys)
+    resolve(values, entity_def, [record, submitted_ids(entity_def, raw)], form_def.field_keys)
     sections = build_sections(
         form_def, entity_def, record, caps.field_levels, _logic(entity_def), values, errors, raw
     )

@@ -1,4 +1,4 @@
-// Record forms: live conditions, USCC check characters, reference pickers, the region picker.
+// Record forms: live conditions, USCC check characters, pickers (records, users, org units), the region picker.
 // Everything here only helps the person typing; the server checks every value again on save.
 "use strict";
 (function () {
@@ -98,10 +98,29 @@
     });
   }
 
-  // -- reference pickers -----------------------------------------------------------------------
+  // -- pickers: a record (reference), a user or an org unit ---------------------------------------
+  // The search box shows a name; the hidden input beside it holds the id that is submitted.
+  // The lookup URL answers ?q= with {"results": [{"id", "title", "detail"?}]}; the detail (an
+  // email, a unit's path) tells apart two results with the same name.
 
-  function referencePickers(form) {
-    form.querySelectorAll(".reference-picker").forEach(function (picker) {
+  function resultButton(item, choose) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.setAttribute("data-id", item.id);
+    button.appendChild(document.createTextNode(item.title));
+    if (item.detail) {
+      var detail = document.createElement("span");
+      detail.className = "muted result-detail";
+      detail.textContent = item.detail;
+      button.appendChild(document.createTextNode(" "));
+      button.appendChild(detail);
+    }
+    button.addEventListener("click", function () { choose(item); });
+    return button;
+  }
+
+  function referencePickers(root) {
+    root.querySelectorAll(".reference-picker").forEach(function (picker) {
       var url = picker.getAttribute("data-lookup-url");
       var hidden = picker.querySelector("[data-reference-value]");
       var search = picker.querySelector("[data-reference-search]");
@@ -124,12 +143,7 @@
             list.textContent = "";
             data.results.forEach(function (item) {
               var li = document.createElement("li");
-              var button = document.createElement("button");
-              button.type = "button";
-              button.textContent = item.title;
-              button.setAttribute("data-id", item.id);
-              button.addEventListener("click", function () { choose(item); });
-              li.appendChild(button);
+              li.appendChild(resultButton(item, choose));
               list.appendChild(li);
             });
             list.hidden = data.results.length === 0;
@@ -211,9 +225,10 @@
   }
 
   window.CRM.onReady(function () {
+    // Pickers appear outside record forms too (the record page's access explainer).
+    referencePickers(document);
     document.querySelectorAll("form.record-form").forEach(function (form) {
       uscc(form);
-      referencePickers(form);
       regionPickers(form);
       conditions(form);
     });

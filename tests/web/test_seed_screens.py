@@ -71,7 +71,7 @@ def test_every_seed_entity_renders_for_a_group_admin(seed_app: Flask, language: 
     assert "customer_default" in designer
     api = client.get("/api/").get_json()
     assert {endpoint["name"] for endpoint in api["endpoints"]} == {
-        "regions", "region_path", "lookup",
+        "regions", "region_path", "lookup", "users", "org_units",
     }  # fmt: skip
     customers = client.get("/r/customer/").get_data(as_text=True)
     assert "测试机械有限公司" in customers
