@@ -10,20 +10,22 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date as _babel_date
-from babel.dates import format_datetime as _babel_datetime
 from babel.numbers import (
+    NumberPattern,
     format_compact_decimal,
     format_currency,
-    format_decimal,
     get_currency_symbol,
+    parse_pattern,
 )
 from flask import Flask, request, session
 from flask_babel import Babel
 from flask_login import current_user
+
+from blueprints.compiled_formats import date_formatter, datetime_formatter
 
 LANGUAGES: dict[str, str] = {"zh-Hans": "简体中文", "zh-Hant": "繁體中文", "en": "English"}
 """The UI languages, by tag, with the name each has in its own language (for the switcher)."""
@@ -35,9 +37,18 @@ _TRADITIONAL_REGIONS = ("tw", "hk", "mo")
 _COMPACT_LANGUAGES = frozenset({"zh-Hans", "zh-Hant"})
 
 
+@lru_cache(maxsize=16)
 def babel_locale(language: str) -> Locale:
-    """Babel's locale for a UI language tag."""
+    """Babel's locale for a UI language tag (parsed once per process: Babel's data is static)."""
     return Locale.parse(language.replace("-", "_"))
+
+
+@lru_cache(maxsize=64)
+def _number_pattern(language: str, scale: int | None) -> NumberPattern:
+    """The decimal pattern `format_decimal` would parse on every call, parsed once."""
+    if scale is None:
+        return babel_locale(language).decimal_formats[None]
+    return parse_pattern("#,##0" + ("." + "0" * scale if scale else ""))
 
 
 def language_of_header(accepted: list[str]) -> str | None:
@@ -80,24 +91,28 @@ def format_date_for(value: date | datetime | None, language: str) -> str:
     """A date in the language's medium format (``2026年11月24日``, ``Nov 24, 2026``)."""
     if value is None:
         return ""
-    if isinstance(value, datetime):
-        value = value.date()
-    return _babel_date(value, "medium", locale=babel_locale(language))
+    return date_formatter(babel_locale(language))(value)
 
 
 def format_datetime_for(value: datetime | None, language: str, timezone: str) -> str:
     """A moment in the language's medium format, shown in `timezone`."""
     if value is None:
         return ""
-    return _babel_datetime(value, "medium", tzinfo=timezone, locale=babel_locale(language))
+    return datetime_formatter(babel_locale(language), timezone)(value)
 
 
 def format_number_for(value: Any, language: str, scale: int | None = None) -> str:
     """A number with the language's grouping and decimal sign, to `scale` digits if given."""
     if value is None or value == "":
         return ""
-    pattern = None if scale is None else "#,##0" + ("." + "0" * scale if scale else "")
-    return format_decimal(Decimal(str(value)), format=pattern, locale=babel_locale(language))
+    # As babel.numbers.format_decimal does, with the pattern and locale looked up once.
+    return _number_pattern(language, scale).apply(
+        Decimal(str(value)),
+        babel_locale(language),
+        decimal_quantization=True,
+        group_separator=True,
+        numbering_system="latn",
+    )
 
 
 def format_money_for(
@@ -112,7 +127,7 @@ def format_money_for(
         number = format_compact_decimal(value, locale=locale, fraction_digits=2)
         return f"{get_currency_symbol(currency, locale=locale)}{number}" if currency else number
     if not currency:
-        return format_decimal(value, format="#,##0.00", locale=locale)
+        return format_number_for(value, language, 2)
     return format_currency(value, currency, locale=locale)
 
 
