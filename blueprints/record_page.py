@@ -1,8 +1,11 @@
-"""The record page's parts: its fields by form section, related records, the audit timeline.
+"""The record page's parts: its fields by form section, related records, the audit timeline,
+and the administrators' "explain access" panel.
 
 Everything is read through the record service as the signed-in principal, so a
 related list shows only records the user may read and the timeline leaves out
-hidden fields and masks masked ones, exactly as the service returns them.
+hidden fields and masks masked ones, exactly as the service returns them. The
+explain panel is the exception by design: an administrator asks the core why
+any user of the organisation may (or may not) do what with this record.
 """
 
 from __future__ import annotations
@@ -11,16 +14,33 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from blueprints.context import capabilities, current_configuration, current_principal, services
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from blueprints.context import (
+    capabilities,
+    current_configuration,
+    current_principal,
+    db,
+    services,
+)
 from blueprints.fields import Show, display
 from blueprints.forms import FormLogic
+from blueprints.i18n import current_language
 from blueprints.listing import columns_of
 from blueprints.presenting import resolve
 from crm_platform.errors import CrmPlatformError
-from crm_platform.metadata.model import EntityDef, FieldDef, FormDef, localize
+from crm_platform.metadata.model import EntityDef, FieldDef, FormDef, UnknownMetadataItem, localize
 from crm_platform.runtime.audit import AuditRecord
+from crm_platform.runtime.errors import RecordNotFound
+from crm_platform.runtime.explain import AccessExplanation, explain_record
+from crm_platform.runtime.field_security import FieldSource
+from crm_platform.runtime.users import get_user, principal_of
 
 RELATED_PAGE = 5
+EXPLAIN_USER_KEY = "explain_user"
+"""The record page's query parameter naming the user whose access the panel explains."""
+_MAX_ID_DIGITS = 18  # a larger number is no id any database here stores
 
 
 @dataclass(frozen=True)
@@ -194,3 +214,62 @@ def _audit_text(value: Any, field_def: FieldDef, show: Show, level: str) -> str:
     except (TypeError, ValueError, ArithmeticError):
         # An entry written under an older definition of the field: show it as stored.
         return str(value)
+
+
+@dataclass(frozen=True)
+class ExplainedField:
+    """One field's effective level for the explained user, with the roles it comes from."""
+
+    key: str
+    label: str
+    level: str
+    sources: tuple[FieldSource, ...]
+
+
+@dataclass(frozen=True)
+class ExplainPanel:
+    """The explain panel: whose access it shows, and the explanation or why there is none."""
+
+    user_id: int | None
+    user_name: str
+    access: AccessExplanation | None = None
+    fields: tuple[ExplainedField, ...] = ()
+    problem: str = ""
+
+
+def explain_panel(entity: EntityDef, record_id: int, asked_user: str | None) -> ExplainPanel:
+    """Why the user `asked_user` (an id; the signed-in user when empty) may use this record.
+
+    For administrators only: the caller decides who may ask. Another user is
+    explained at their primary unit, as they are when they sign in; an id that
+    is not a user of this organisation gets a message, never another tenant's user.
+    """
+    principal = current_principal()
+    chosen = (asked_user or "").strip()
+    if not chosen or chosen == str(principal.user_id):
+        who, name = principal, str(current_user.display_name)
+    else:
+        if not (chosen.isascii() and chosen.isdigit() and len(chosen) <= _MAX_ID_DIGITS):
+            return ExplainPanel(None, "", problem=_("Choose a user from the list."))
+        try:
+            user = get_user(db(), principal.tenant_id, int(chosen))
+        except RecordNotFound:
+            return ExplainPanel(None, "", problem=_("There is no such user in your organisation."))
+        who, name = principal_of(db(), user, locale=principal.locale), user.display_name
+    try:
+        explained = explain_record(services().records, who, entity.key, record_id)
+    except UnknownMetadataItem:
+        # An entity a unit layer adds does not exist where the chosen user works.
+        return ExplainPanel(
+            who.user_id,
+            name,
+            problem=_("Records of this kind do not exist where %(user)s works.", user=name),
+        )
+    language = current_language()
+    fields = []
+    # The explained user's fields: a unit layer may add fields the signed-in admin's form lacks.
+    for key, grant in explained.fields.fields.items():
+        field_def = entity.find_field(key)
+        label = localize(field_def.label, language) if field_def is not None else key
+        fields.append(ExplainedField(key, label, grant.level, grant.sources))
+    return ExplainPanel(who.user_id, name, explained.access, tuple(fields))

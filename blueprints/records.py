@@ -31,6 +31,7 @@ from blueprints.context import (
     current_principal,
     db,
     entity_or_404,
+    is_administrator,
     record_capabilities,
     services,
 )
@@ -50,11 +51,16 @@ from blueprints.forms import (
 )
 from blueprints.i18n import current_language
 from blueprints.presenting import label, resolve, show
-from blueprints.record_page import related_lists, sections_of, timeline
+from blueprints.record_page import (
+    EXPLAIN_USER_KEY,
+    explain_panel,
+    related_lists,
+    sections_of,
+    timeline,
+)
 from blueprints.record_routes import bp
 from crm_platform.metadata.model import EntityDef, FormDef, localize
 from crm_platform.runtime.errors import RecordInvalid, StaleVersion
-from crm_platform.runtime.explain import explain_access
 from crm_platform.runtime.org import subtree_ids
 
 # -- forms ---------------------------------------------------------------------------------------
@@ -327,10 +333,12 @@ def show_record(entity: str, record_id: int) -> str:
         [*form_def.field_keys, "owner_user_id", "owning_unit_id", "created_by", "updated_by"],
     )
     system = {key: entity_def.field(key) for key in ("owner_user_id", "owning_unit_id")}
+    # Explaining access is an administrator's tool; for anyone else ?explain= is ignored.
+    administrator = is_administrator()
     explanation = None
-    if request.args.get("explain"):
+    if administrator and request.args.get("explain"):
         # Asked for explicitly: it runs one query per source of access.
-        explanation = explain_access(service, principal, entity, record_id)
+        explanation = explain_panel(entity_def, record_id, request.args.get(EXPLAIN_USER_KEY))
     return render_template(
         "records/record.html",
         entity=entity_def,
@@ -344,7 +352,9 @@ def show_record(entity: str, record_id: int) -> str:
         updated_at=record.get("updated_at"),
         related=related_lists(entity_def, record_id, values),
         events=timeline(entity_def, history, values, values.lookups.users),
+        explain_offered=administrator,
         explanation=explanation,
+        explain_user_key=EXPLAIN_USER_KEY,
         may_update=allowed.holds("update"),
         may_delete=allowed.holds("delete"),
         active_entity=entity,

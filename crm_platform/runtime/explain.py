@@ -34,8 +34,10 @@ __all__ = [
     "AccessSource",
     "FieldExplanation",
     "PrivilegeExplanation",
+    "RecordExplanation",
     "explain_access",
     "explain_fields",
+    "explain_record",
 ]
 
 
@@ -237,3 +239,26 @@ def explain_fields(
             grants = {f.key: FieldGrant("edit", ()) for f in ctx.entity.fields}
             return FieldExplanation(entity_key, None, MappingProxyType(grants))
         return FieldExplanation(entity_key, principal.user_id, compiled.field_grants)
+
+
+@dataclass(frozen=True)
+class RecordExplanation:
+    """What one user may do with one record and how much of each field they see."""
+
+    access: AccessExplanation
+    fields: FieldExplanation
+
+
+def explain_record(
+    service: RecordService, principal: Principal, entity_key: str, record_id: int
+) -> RecordExplanation:
+    """`explain_access` and `explain_fields` of `principal` for one record, for an admin's panel.
+
+    The principal may be another user's (`users.principal_of`): the explanation
+    runs the clauses that user's access compiles to, so it shows why they see the
+    record or not. `RecordNotFound` if the record does not exist at all.
+    """
+    return RecordExplanation(
+        explain_access(service, principal, entity_key, record_id),
+        explain_fields(service, principal, entity_key),
+    )
