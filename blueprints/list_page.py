@@ -6,7 +6,11 @@ one page and a capped count, and renders what the user may see of it.
 
 from __future__ import annotations
 
-from flask import flash, render_template, request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import flash, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -20,14 +24,52 @@ from blueprints.context import (
 from blueprints.i18n import current_language
 from blueprints.listing import SCOPES, columns_of, parse_list_request
 from blueprints.navigation import my_units, navigation
-from blueprints.presenting import cell, label, resolve, show
+from blueprints.presenting import Formatter, column_formatter, label, resolve, show
 from blueprints.record_routes import bp
 from crm_platform.metadata.conditions import ConditionError
-from crm_platform.metadata.model import localize
+from crm_platform.metadata.model import FieldDef, localize
 from crm_platform.runtime.errors import InvalidOperation
+from crm_platform.runtime.record_capabilities import EntityCapabilities
 from crm_platform.runtime.record_queries import Count, Page
 
 COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ListColumn:
+    """A column of the list as the template writes it, decided once rather than once per cell.
+
+    `css` is the class of its cells (numbers right-aligned, masked values marked);
+    `link` marks the column whose value links to the record.
+    """
+
+    key: str
+    label: str
+    sortable: bool
+    numeric: bool
+    masked: bool
+    link: bool
+    css: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    """One record of the page: its id, its page's URL and each column with its value as text."""
+
+    id: int
+    url: str
+    cells: list[tuple[ListColumn, str]]
+
+
+def record_url_prefix(entity_key: str) -> str:
+    """The record page's URL up to the id, so that rows need no `url_for` each."""
+    sample = url_for("records.show_record", entity=entity_key, record_id=0)
+    if not sample.endswith("/0"):
+        raise RuntimeError(
+            f"the record page's URL {sample!r} no longer ends with the record id; "
+            "build each row's link with url_for in records/list.html instead"
+        )
+    return sample[:-1]
 
 
 @bp.get("/")
@@ -66,36 +108,21 @@ def list_records(entity: str) -> str:
             "error",
         )
         page, count = Page([], None, None), Count(0, True)
-    columns = columns_of(entity_def, view, caps.field_levels)
+    fields = columns_of(entity_def, view, caps.field_levels)
     values = show()
-    resolve(values, entity_def, page.rows, [c.key for c in columns])
-    rows = [
-        {
-            "id": record["id"],
-            "cells": [cell(values, record, c, caps.level(c.key)) for c in columns],
-        }
-        for record in page.rows
-    ]
+    resolve(values, entity_def, page.rows, [f.key for f in fields])
     language = current_language()
-    link_column = next((i for i, c in enumerate(columns) if c.key == entity_def.title_field), 0)
+    columns = _columns(fields, caps, entity_def.title_field)
+    formatters = [(f.key, column_formatter(values, f, caps.level(f.key))) for f in fields]
+    record_url = record_url_prefix(entity)
     return render_template(
         "records/list.html",
         entity=entity_def,
         entity_label=localize(entity_def.plural_label, language),
         view_label=localize(view.label, language) if view is not None else "",
-        columns=[
-            {
-                "key": c.key,
-                "label": label(c),
-                "sortable": c.key in caps.sortable,
-                "numeric": c.field_type.value_kind in ("integer", "decimal"),
-                "masked": caps.level(c.key) == "masked",
-            }
-            for c in columns
-        ],
-        link_column=link_column,
+        columns=columns,
         may_create=caps.holds("create"),
-        rows=rows,
+        rows=[_row(record, columns, formatters, record_url) for record in page.rows],
         page=page,
         count=count,
         wanted=wanted,
@@ -110,3 +137,30 @@ def list_records(entity: str) -> str:
             for control in wanted.filters
         },
     )
+
+
+def _row(
+    record: Mapping[str, Any],
+    columns: list[ListColumn],
+    formatters: list[tuple[str, Formatter]],
+    record_url: str,
+) -> ListRow:
+    texts = [write(record.get(key)) for key, write in formatters]
+    record_id = record["id"]
+    return ListRow(record_id, f"{record_url}{record_id}", list(zip(columns, texts, strict=True)))
+
+
+def _columns(
+    fields: list[FieldDef], caps: EntityCapabilities, title_field: str
+) -> list[ListColumn]:
+    """The columns of the list; the title field's links to the record (else the first column's)."""
+    link = next((i for i, f in enumerate(fields) if f.key == title_field), 0)
+    columns = []
+    for i, f in enumerate(fields):
+        numeric = f.field_type.value_kind in ("integer", "decimal")
+        masked = caps.level(f.key) == "masked"
+        css = " ".join(name for name, on in (("number", numeric), ("masked", masked)) if on)
+        columns.append(
+            ListColumn(f.key, label(f), f.key in caps.sortable, numeric, masked, i == link, css)
+        )
+    return columns
