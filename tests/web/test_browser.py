@@ -11,13 +11,15 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import Engine
 
 from crm_platform.db import create_platform_tables, make_engine
 from crm_platform.metadata.store import MetadataStore
 from tests.web.browser_support import browser, chromium_path, page, serve, shoot, sign_in
 from tests.web.conftest import Org, make_acme, make_app
-from tests.web.world import DOCUMENTS, create_tables
+from tests.web.picker_documents import PICKER_DOCUMENTS
+from tests.web.world import create_tables
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "page"]  # fixtures used by the tests below
@@ -25,13 +27,15 @@ __all__ = ["browser", "page"]  # fixtures used by the tests below
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, Org, str]]:
-    """An SQLite database with acme, its users and the published test configuration."""
+    """An SQLite database with acme, its users and the test configuration with visits."""
     chromium_path()
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'crm.sqlite3'}"
     engine = make_engine(url)
     create_platform_tables(engine)
     acme = make_acme(engine)
-    MetadataStore(engine, hooks=[create_tables]).publish("acme", None, "test", documents=DOCUMENTS)
+    MetadataStore(engine, hooks=[create_tables]).publish(
+        "acme", None, "test", documents=PICKER_DOCUMENTS
+    )
     yield engine, acme, url
     engine.dispose()
 
@@ -143,6 +147,52 @@ def test_rep_links_a_contact_with_the_reference_picker(page, world) -> None:
     page.wait_for_selector("[data-related='contact']")
     assert "Li Ming" in page.inner_text("[data-related='contact']")
     shoot(page, "09-customer-with-related-contact")
+
+
+def test_rep_picks_a_host_and_a_hosting_unit_for_a_visit(page, world) -> None:
+    _engine, acme, _url = world
+    sign_in(page, acme.rep_a)
+    page.goto("/r/visit/new")
+    page.fill("#field-subject", "Plant tour")
+    page.fill("#field-host", "head@")
+    hosts = page.locator("[data-field='host'] .reference-results button")
+    expect(hosts).to_have_count(1)  # the search by email has answered
+    hosts.click()
+    page.fill("#field-hosting_unit", "branch b")
+    unit = page.locator("[data-field='hosting_unit'] .reference-results button")
+    expect(unit).to_have_count(1)
+    expect(unit).to_have_text("Branch B Group / BU East")  # the path tells namesakes apart
+    shoot(page, "13-visit-unit-picker-with-path")
+    unit.click()
+    assert page.input_value("#field-hosting_unit") == "Branch B"
+    page.click("#save")
+    page.wait_for_selector("#record-title")
+    assert page.inner_text("dd[data-field='host']") == "BU Head"
+    assert page.inner_text("dd[data-field='hosting_unit']") == "Branch B"
+    page.click("#edit-record")
+    assert page.input_value("#field-host") == "BU Head"
+    assert page.input_value("#field-hosting_unit") == "Branch B"
+    shoot(page, "14-visit-edit-shows-names")
+
+
+def test_admin_explains_a_reps_access_after_picking_the_rep(page, world) -> None:
+    _engine, acme, _url = world
+    sign_in(page, acme.admin)
+    page.goto("/r/account/?q=Browser")
+    page.click("#records tbody a")
+    page.click("#explain-link")
+    page.wait_for_selector("#explained-access")
+    assert "Access of Admin to this record:" in page.inner_text("#explained-user")
+    page.fill("#explain-user", "rep a")
+    found = page.locator("#explain-access .reference-results button")
+    expect(found).to_have_count(1)
+    expect(found).to_have_text("Rep A rep.a@acme.cn")
+    found.click()
+    page.click("#explain-submit")
+    page.wait_for_selector("#explained-user >> text=Access of Rep A to this record:")
+    assert page.input_value("#explain-user") == "Rep A"
+    assert page.is_visible("#explained-fields")
+    shoot(page, "15-admin-explains-rep-access")
 
 
 def test_sibling_branch_rep_neither_lists_nor_opens_the_customer(page, world) -> None:

@@ -1,7 +1,8 @@
 """The issue's scenario in a real browser, on the seed CRM with its own roles and rules.
 
 A branch sales rep creates a customer, first with an invalid unified social
-credit code (the error shows beside the field), fixes it, adds a contact and
+credit code (the error shows beside the field), picks its key account engineer
+(a user) by name, fixes the code, adds a contact and
 finds the customer in the list; a rep of a sibling branch neither lists nor
 opens it (404); the business-unit head sees it with their subtree; a service
 agent of the branch sees contact phones masked; the language switches to
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from blueprints.app import create_app
 from crm_platform.db import create_platform_tables, make_engine
@@ -84,8 +86,16 @@ def test_branch_rep_creates_a_customer_fixing_its_credit_code(page) -> None:
     picker.nth(0).select_option("330000")
     picker.nth(1).locator("option[value='330100']").wait_for(state="attached")
     picker.nth(1).select_option("330100")
+    # The equipment division's form names a key account engineer: a user, picked by name.
+    page.fill("#field-key_account_engineer", "equipment")
+    engineer = page.locator("[data-field='key_account_engineer'] .reference-results button")
+    expect(engineer).to_have_count(1)  # the search has answered, not the list shown on focus
+    expect(engineer).to_have_text("Equipment Head head@demo.cn")
+    engineer.click()
+    assert page.input_value("#field-key_account_engineer") == "Equipment Head"
     page.click("#save")
     page.wait_for_selector("#error-uscc")
+    assert page.input_value("#field-key_account_engineer") == "Equipment Head"
     shoot(page, "seed-02-uscc-error-beside-field")
     page.fill("#field-uscc", VALID_USCC)
     assert page.is_hidden("#live-error-uscc")
@@ -93,6 +103,7 @@ def test_branch_rep_creates_a_customer_fixing_its_credit_code(page) -> None:
     page.wait_for_selector("#record-title")
     assert page.inner_text("#record-title") == CUSTOMER
     assert page.inner_text("#record-owner") == "East Rep"
+    assert page.inner_text("dd[data-field='key_account_engineer']") == "Equipment Head"
     shoot(page, "seed-03-customer-record")
     # A contact of the customer, picked with the reference picker.
     page.goto("/r/contact/new")
