@@ -6,6 +6,10 @@ from published metadata into each tenant's namespace.
 
 from __future__ import annotations
 
+import functools
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, Engine, MetaData, create_engine, event
@@ -39,7 +43,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     generic plan, which ran org-scoped queries 10-100x slower because the plan no
     longer knows how large the scoped subtree is. Statements therefore go to the
     server unprepared and are planned for their actual parameters every time.
+    JSON columns store decimals, dates and sets as the audit trail shows them
+    (`json_default`), so an import's audit entries need no conversion pass.
     """
+    kwargs.setdefault("json_serializer", _JSON_SERIALIZER)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_engine(url, **kwargs)
@@ -54,6 +61,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # a connection broken by a database restart fails one request, not every one.
         kwargs.setdefault("pool_recycle", 3600)
     return create_engine(url, **kwargs)
+
+
+def json_default(value: Any) -> Any:
+    """The JSON form of the non-JSON values records hold: decimals as text, UTC ISO instants."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    raise TypeError(f"a {type(value).__name__} cannot be stored as JSON")
+
+
+_JSON_SERIALIZER = functools.partial(json.dumps, default=json_default)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -84,6 +84,14 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "zh-Hans": "您不能将记录放入此组织单元，请选择您权限范围内的单元。",
         "zh-Hant": "您不能將記錄放入此組織單位，請選擇您權限範圍內的單位。",
     },
+    "outside_create_scope": {
+        "en": "You may not create a record with these values: a rule of your organisation "
+        "keeps such records out of your reach. Change the values or ask an administrator.",
+        "zh-Hans": "您不能创建具有这些值的记录：组织规则使此类记录不在您的权限范围内。"
+        "请修改这些值或联系管理员。",
+        "zh-Hant": "您不能建立具有這些值的記錄：組織規則使此類記錄不在您的權限範圍內。"
+        "請修改這些值或聯絡管理員。",
+    },
     "master_no_unit": {
         "en": "Master data belongs to the whole organisation and has no owner or owning unit.",
         "zh-Hans": "主数据属于整个组织，没有负责人或所属单元。",
@@ -347,24 +355,43 @@ def validate_rows(
     partial: bool,
     single: bool,
     defaults: Mapping[str, Any] | None = None,
+    offset: int = 0,
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """Normalised values of each row (field key -> value) and every problem found.
 
     Keys the principal may not write (hidden, read-only, system-kept) are
-    problems, not silently dropped: mass assignment fails loudly.
+    problems, not silently dropped: mass assignment fails loudly. `offset` is the
+    index of `rows[0]` in the whole import, for the problems' ``/<index>/`` keys.
     """
-    from crm_platform.runtime.values import validate_values
+    from crm_platform.runtime.values import RecordValidator
 
     locale = ctx.principal.locale
     levels = ctx.access.field_levels
     ownership = ctx.entity.ownership
     fields = tuple(ctx.shape.fields.values())
+    validator = RecordValidator(fields)
+    # Keys a row may simply hand on to validation: fields the principal may edit.
+    editable = frozenset(
+        key
+        for key in ctx.shape.fields
+        if key not in WRITABLE_SYSTEM_KEYS
+        and key not in SYSTEM_COLUMN_NAMES
+        and levels.get(key, "edit") == "edit"
+    )
+    defaulted = (
+        () if partial else tuple((f.key, f.default) for f in fields if f.default is not None)
+    )
     prepared: list[dict[str, Any]] = []
     errors: dict[str, list[str]] = {}
-    for index, row in enumerate(rows):
+    for index, row in enumerate(rows, offset):
         system: dict[str, Any] = dict(defaults or {})
-        values: dict[str, Any] = {}
-        for key, value in row.items():
+        if editable.issuperset(row):
+            values: dict[str, Any] = dict(row)
+            checked: Mapping[str, Any] = {}
+        else:
+            values = {}
+            checked = row
+        for key, value in checked.items():
             problem = None
             if key in WRITABLE_SYSTEM_KEYS:
                 if ownership == "master":
@@ -385,14 +412,10 @@ def validate_rows(
                 values[key] = value
             if problem is not None:
                 _add(errors, _problem_key(key, index, single), message(problem, locale))
-        if not partial:
-            for definition in fields:
-                if definition.default is not None and definition.key not in values:
-                    default = definition.default
-                    values[definition.key] = (
-                        list(default) if isinstance(default, tuple) else default
-                    )
-        normalized, problems = validate_values(fields, values, locale, partial=partial)
+        for key, default in defaulted:
+            if key not in values:
+                values[key] = list(default) if isinstance(default, tuple) else default
+        normalized, problems = validator.validate(values, locale, partial=partial)
         for key, messages in problems.items():
             for text in messages:
                 _add(errors, _problem_key(key, index, single), text)
@@ -434,6 +457,7 @@ def check_references(
     errors: dict[str, list[str]],
     *,
     single: bool,
+    offset: int = 0,
 ) -> None:
     """Every reference, user and org unit value names a live row of the same tenant."""
     locale = ctx.principal.locale
@@ -454,7 +478,7 @@ def check_references(
             continue
         found = _existing(ctx.connection, column, wanted, *where) if column is not None else set()
         found.add(known.get(key))
-        for index, row in enumerate(rows):
+        for index, row in enumerate(rows, offset):
             value = row.get(key)
             if value is not None and value not in found:
                 _add(errors, _problem_key(key, index, single), message(problem, locale))
@@ -490,21 +514,32 @@ def check_unique(
     *,
     single: bool,
     exclude_id: int | None = None,
+    offset: int = 0,
+    seen: dict[str, dict[Any, int]] | None = None,
 ) -> None:
-    """Unique fields hold values no other live record (nor another row of the batch) has."""
+    """Unique fields hold values no other live record (nor another row of the batch) has.
+
+    An import checked chunk by chunk passes the same `seen` (field -> value -> index
+    of the first row holding it) to every chunk, so a value repeated across chunks
+    is caught as well as one repeated within a chunk.
+    """
     locale = ctx.principal.locale
     table = ctx.table
+    seen = {} if seen is None else seen
     for key in ctx.shape.unique:
+        earlier = seen.setdefault(key, {})
         first_row: dict[Any, int] = {}
-        for index, row in enumerate(rows):
+        for index, row in enumerate(rows, offset):
             value = row.get(key)
             if value is None or value == "":
                 continue
-            if value in first_row:
-                text = message("unique_in_batch", locale, row=first_row[value])
+            if value in earlier or value in first_row:
+                first = earlier.get(value, first_row.get(value))
+                text = message("unique_in_batch", locale, row=first)
                 _add(errors, _problem_key(key, index, single), text)
             else:
                 first_row[value] = index
+        earlier.update(first_row)
         if not first_row:
             continue
         where: list[Any] = [table.c.deleted_at.is_(None)]
@@ -514,3 +549,35 @@ def check_unique(
         for value in taken:
             index = first_row[value]
             _add(errors, _problem_key(key, index, single), message("unique_taken", locale))
+
+
+def check_created_in_scope(
+    ctx: OperationContext,
+    ids: Sequence[int],
+    errors: dict[str, list[str]],
+    *,
+    single: bool,
+    offset: int = 0,
+) -> None:
+    """The rows just inserted (still uncommitted) lie inside the principal's create scope.
+
+    Checking the unit before inserting covers role grants; restriction rules are
+    conditions on the record's values, and asking the database whether the new
+    rows match the compiled create predicate checks both with the one SQL
+    definition the reads use. Rows outside are problems, and the caller rolls back.
+    """
+    if not ids:
+        return
+    table = ctx.table
+    inside: set[int] = set()
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = list(ids[start : start + _IN_CHUNK])
+        inside.update(
+            ctx.connection.execute(
+                select(table.c.id).where(table.c.id.in_(chunk), ctx.access.predicate("create"))
+            ).scalars()
+        )
+    text = message("outside_create_scope", ctx.principal.locale)
+    for index, record_id in enumerate(ids, offset):
+        if record_id not in inside:
+            _add(errors, RECORD_KEY if single else f"/{index}/{RECORD_KEY}", text)

@@ -31,6 +31,7 @@ from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.record_capabilities import RecordDescriptions
 from crm_platform.runtime.record_checks import (
     WRITABLE_SYSTEM_KEYS,
+    check_created_in_scope,
     check_references,
     check_unique,
     message,
@@ -89,8 +90,91 @@ class RecordService(RecordDescriptions):
         One bad row fails the whole import: `RecordInvalid` names each problem as
         ``/<row index>/<field>``, and nothing is inserted.
         """
-        created = self._bulk(principal, entity_key, list(rows), single=False)
-        return BulkResult([record["id"] for record in created])
+        return BulkResult(self._import(principal, entity_key, list(rows)))
+
+    def _import(
+        self,
+        principal: Principal,
+        entity_key: str,
+        rows: Sequence[Mapping[str, Any]],
+        chunk: int = 1000,
+    ) -> list[int]:
+        """Validate and insert an import chunk by chunk, in one transaction.
+
+        Each chunk's working rows die once it is inserted, so memory stays flat and
+        Python's garbage collector, which rescans every surviving container, does
+        not slow a large import down quadratically. A problem in any chunk stops
+        the inserting, the rest is still checked so that every problem is
+        reported, and the rollback leaves nothing behind.
+        """
+        if not rows:
+            return []
+        ids: list[int] = []
+        events: list[RecordEvent] = []
+        wants_events = self.events.wants("created")
+        with self._transaction(entity_key, "create") as connection:
+            ctx = self._context(connection, principal, entity_key)
+            now = utc_now()
+            actor = principal.user_id
+            defaults = self._defaults(ctx)
+            errors: dict[str, list[str]] = {}
+            seen: dict[str, dict[Any, int]] = {}
+            for start in range(0, len(rows), chunk):
+                part = rows[start : start + chunk]
+                prepared, problems = validate_rows(
+                    ctx, part, partial=False, single=False, defaults=defaults, offset=start
+                )
+                column_rows = [to_columns(ctx.shape, values) for values in prepared]
+                self._check_ownership(ctx, prepared, part, problems, single=False, offset=start)
+                check_references(ctx, column_rows, problems, single=False, offset=start)
+                check_unique(ctx, column_rows, problems, single=False, offset=start, seen=seen)
+                errors.update(problems)
+                if errors:
+                    continue
+                for values in column_rows:
+                    values.update(
+                        created_at=now,
+                        updated_at=now,
+                        created_by=actor,
+                        updated_by=actor,
+                        version=1,
+                    )
+                try:
+                    part_ids = self._insert_many(ctx, column_rows, chunk)
+                except IntegrityError as exc:
+                    raise RecordInvalid(
+                        entity_key, ctx.shape.integrity_errors(exc, principal.locale)
+                    ) from None
+                check_created_in_scope(ctx, part_ids, errors, single=False, offset=start)
+                if errors:
+                    continue
+                audit.append_many(
+                    connection,
+                    audit.bulk_entries(
+                        ctx.tenant.id,
+                        entity_key,
+                        actor,
+                        list(zip(part_ids, prepared, strict=True)),
+                        now,
+                    ),
+                )
+                ids.extend(part_ids)
+                if wants_events:
+                    events.extend(
+                        RecordEvent(
+                            "created",
+                            ctx.tenant.id,
+                            entity_key,
+                            record_id,
+                            tuple(k for k, v in values.items() if v is not None),
+                            actor,
+                        )
+                        for record_id, values in zip(part_ids, prepared, strict=True)
+                    )
+            if errors:
+                raise RecordInvalid(entity_key, errors)
+        self.events.publish_all(events)
+        return ids
 
     def _bulk(
         self,
@@ -153,6 +237,9 @@ class RecordService(RecordDescriptions):
             except IntegrityError as exc:
                 errors = ctx.shape.integrity_errors(exc, principal.locale)
                 raise RecordInvalid(entity_key, errors) from None
+            check_created_in_scope(ctx, ids, errors, single=single)
+            if errors:
+                raise RecordInvalid(entity_key, errors)
             created = []
             for record_id, values in zip(ids, column_rows, strict=True):
                 if single:
@@ -237,6 +324,7 @@ class RecordService(RecordDescriptions):
         *,
         single: bool,
         creating: bool = True,
+        offset: int = 0,
     ) -> None:
         """Refuse owning units the principal may not create in (or assign to).
 
@@ -255,7 +343,7 @@ class RecordService(RecordDescriptions):
                 raise AccessDenied(
                     ctx.entity.key, "create", "you may not create these records in your unit"
                 )
-            key = "owning_unit_id" if single else f"/{index}/owning_unit_id"
+            key = "owning_unit_id" if single else f"/{index + offset}/owning_unit_id"
             message_text = message("unit_not_allowed", ctx.principal.locale)
             if message_text not in errors.get(key, []):
                 errors.setdefault(key, []).append(message_text)

@@ -317,21 +317,37 @@ def _datetime(field: FieldLike, raw: Any) -> datetime:
 # Choices and ids -------------------------------------------------------------------------------
 
 
-def _option_keys(field: FieldLike) -> tuple[str, ...]:
-    return tuple(option.key for option in field.options)
+_OPTION_KEYS: dict[int, tuple[Any, frozenset[str], tuple[str, ...]]] = {}
+
+
+def _option_keys(field: FieldLike) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The option keys of a choice field, as a set to test and in order to list.
+
+    Remembered per options tuple (metadata is immutable), as an import checks the
+    same few options hundreds of thousands of times.
+    """
+    options = field.options
+    cached = _OPTION_KEYS.get(id(options))
+    if cached is None or cached[0] is not options:
+        ordered = tuple(option.key for option in options)
+        cached = (options, frozenset(ordered), ordered)
+        if len(_OPTION_KEYS) > 4096:
+            _OPTION_KEYS.clear()
+        _OPTION_KEYS[id(options)] = cached
+    return cached[1], cached[2]
 
 
 def _choice(field: FieldLike, raw: Any) -> str:
-    keys = _option_keys(field)
-    if not isinstance(raw, str) or raw.strip() not in keys:
-        raise _invalid("not_option", value=repr(raw), options=", ".join(keys))
-    return raw.strip()
+    keys, ordered = _option_keys(field)
+    key = raw.strip() if isinstance(raw, str) else None
+    if key not in keys:
+        raise _invalid("not_option", value=repr(raw), options=", ".join(ordered))
+    return key
 
 
 def _multi_choice(field: FieldLike, raw: Any) -> list[str]:
-    keys = _option_keys(field)
     if not isinstance(raw, list | tuple):
-        raise _invalid("not_option_list", options=", ".join(keys))
+        raise _invalid("not_option_list", options=", ".join(_option_keys(field)[1]))
     chosen: list[str] = []
     for item in raw:
         key = _choice(field, item)
@@ -488,24 +504,51 @@ def validate_values(
     when it is missing. A key that is no field of `fields` is an error too, so
     nothing a caller sends is silently dropped.
     """
-    by_key = {field.key: field for field in fields}
-    normalized: dict[str, Any] = {}
-    errors: dict[str, list[str]] = {}
-    for key in values:
-        if key not in by_key:
-            errors[key] = [message("unknown_field", locale)]
-    for field in fields:
-        if field.key not in values:
-            if field.required and not partial:
-                errors[field.key] = [message("required", locale)]
-            continue
-        try:
-            value = normalize_value(field, values[field.key], locale)
-        except ValueProblem as problem:
-            errors[field.key] = [problem.message]
-            continue
-        if value is None and field.required:
-            errors[field.key] = [message("required", locale)]
-            continue
-        normalized[field.key] = value
-    return normalized, errors
+    return RecordValidator(fields).validate(values, locale, partial=partial)
+
+
+class RecordValidator:
+    """`validate_values` for many records of one entity, with the field lookups done once.
+
+    An import validates every row against the same fields; building the key map
+    and the normaliser of each field once per import, not once per row, is a
+    fifth of the validation's time.
+    """
+
+    def __init__(self, fields: Sequence[FieldLike]):
+        self._fields = tuple(fields)
+        self._keys = frozenset(field.key for field in self._fields)
+        self._plan = tuple(
+            (field.key, field, NORMALIZERS[field.type], bool(field.required))
+            for field in self._fields
+        )
+
+    def validate(
+        self, values: Mapping[str, Any], locale: str, *, partial: bool
+    ) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """(normalised values, errors by field key) of one record, as `validate_values`."""
+        normalized: dict[str, Any] = {}
+        errors: dict[str, list[str]] = {}
+        if not self._keys.issuperset(values):
+            for key in values:
+                if key not in self._keys:
+                    errors[key] = [message("unknown_field", locale)]
+        for key, field, normalize, required in self._plan:
+            if key not in values:
+                if required and not partial:
+                    errors[key] = [message("required", locale)]
+                continue
+            raw = values[key]
+            if is_empty(raw):
+                value = None
+            else:
+                try:
+                    value = normalize(field, raw)
+                except _Invalid as problem:
+                    errors[key] = [message(problem.reason, locale, **problem.params)]
+                    continue
+            if value is None and required:
+                errors[key] = [message("required", locale)]
+                continue
+            normalized[key] = value
+        return normalized, errors

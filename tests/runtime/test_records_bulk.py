@@ -85,3 +85,27 @@ def test_rows_that_leave_out_different_optional_fields_are_all_inserted(world: W
     stored = [world.service.get(world.principal("alice"), "account", i) for i in result.ids]
     assert [r["name"] for r in stored] == ["with code", "without code", "with level"]
     assert stored[1]["uscc"] is None and stored[0]["uscc"] == rows[0]["uscc"]
+
+
+def test_problems_in_a_later_chunk_keep_their_row_index_and_roll_back_earlier_chunks(
+    world: World,
+):
+    city = tag()
+    rows = [{"name": f"n{i}", "city": city} for i in range(2300)]
+    rows[2100] = {"city": city}
+    with pytest.raises(RecordInvalid) as caught:
+        world.service.bulk_create(world.principal("alice"), "account", rows)
+    assert set(caught.value.errors) == {"/2100/name"}
+    assert _count(world, city) == 0
+    assert world.events == []
+
+
+def test_a_unique_value_repeated_across_chunks_is_reported_with_the_first_row(world: World):
+    city, code = tag(), next_uscc()
+    rows = [{"name": f"n{i}", "city": city} for i in range(1500)]
+    rows[3]["uscc"] = code
+    rows[1400]["uscc"] = code
+    with pytest.raises(RecordInvalid) as caught:
+        world.service.bulk_create(world.principal("alice"), "account", rows)
+    assert caught.value.errors == {"/1400/uscc": ["Row 3 has the same value; it must be unique."]}
+    assert _count(world, city) == 0

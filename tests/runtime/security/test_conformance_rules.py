@@ -261,6 +261,22 @@ def test_restriction_rule_cell(cast, roles, working_unit, secret, visible):
     assert outcome == ("ok" if visible else "not_found")
 
 
+def test_creating_a_record_a_restriction_hides_from_its_creator_is_refused(cast):
+    user = _user(cast, "child", [("all_unit", "child")])
+    principal = cast.principal(user)
+    made = cast.service.create(principal, "account", {"name": "Open", "secret": "open"})
+    assert cast.service.get(principal, "account", made["id"])["secret"] == "open"
+    before = len(ids_with(cast.service, cast.system(), "account", "read"))
+    with pytest.raises(RecordInvalid) as caught:
+        cast.service.create(principal, "account", {"name": "Hidden", "secret": "classified"})
+    assert "keeps such records out of your reach" in caught.value.errors["_record"][0]
+    rows = [{"name": "Fine", "secret": "open"}, {"name": "Hidden", "secret": "classified"}]
+    with pytest.raises(RecordInvalid) as caught:
+        cast.service.bulk_create(principal, "account", rows)
+    assert set(caught.value.errors) == {"/1/_record"}
+    assert len(ids_with(cast.service, cast.system(), "account", "read")) == before
+
+
 def test_a_share_does_not_lift_a_restriction(cast):
     user = _user(cast, "child", [("all_own", "child")])
     record_id = int(cast.account("far", "bystander", secret="classified")["id"])
