@@ -294,15 +294,33 @@ class RecordService(RecordDescriptions):
             ids = list(range(top + 1, top + 1 + len(rows)))
         # One executemany needs one column set: rows that leave an optional field out
         # store NULL for it, exactly as a single create would.
-        columns = set().union(*rows)
+        names = ["id", *sorted(set().union(*rows) - {"id"})]
+        dialect = connection.dialect
+        processors = [
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        ]
+        # The rows go to the driver's executemany as tuples, each value converted by its
+        # column type's own bind processor: what Core would do, without building a
+        # parameter dictionary per row (a third of the insert's time).
+        preparer = dialect.identifier_preparer
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"INSERT INTO {preparer.format_table(table)} "
+            f"({', '.join(preparer.quote(name) for name in names)}) "
+            f"VALUES ({', '.join(marker for _ in names)})"
+        )
+        params = []
         for record_id, row in zip(ids, rows, strict=True):
             row["id"] = record_id
-            if len(row) <= len(columns):
-                for missing in columns.difference(row):
-                    row[missing] = None
-        statement = table.insert()
-        for start in range(0, len(rows), chunk):
-            connection.execute(statement, rows[start : start + chunk])
+            values = [row.get(name) for name in names]
+            params.append(
+                tuple(
+                    value if process is None else process(value)
+                    for value, process in zip(values, processors, strict=True)
+                )
+            )
+        for start in range(0, len(params), chunk):
+            connection.exec_driver_sql(sql, params[start : start + chunk])
         return ids
 
     def _defaults(self, ctx: OperationContext) -> dict[str, Any]:

@@ -15,6 +15,7 @@ CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 USCC_LENGTH = 18
 _VALUES = {character: index for index, character in enumerate(CHARSET)}
+_ALPHABET = frozenset(CHARSET)
 _SHAPE = re.compile(rf"^[{CHARSET}]{{2}}[0-9]{{6}}[{CHARSET}]{{10}}$")
 
 
@@ -24,9 +25,10 @@ def uscc_check_character(first17: str) -> str:
     Raises ValueError when `first17` is not 17 characters of the code's alphabet.
     """
     body = first17.upper()
-    if len(body) != USCC_LENGTH - 1 or any(c not in _VALUES for c in body):
+    if len(body) != USCC_LENGTH - 1 or not _ALPHABET.issuperset(body):
         raise ValueError(f"{first17!r} is not 17 characters of the USCC alphabet {CHARSET}")
-    total = sum(_VALUES[c] * weight for c, weight in zip(body, WEIGHTS, strict=True))
+    # map() keeps the sum in C: an import checks this once per row.
+    total = sum(map(int.__mul__, map(_VALUES.__getitem__, body), WEIGHTS))
     return CHARSET[(31 - total % 31) % 31]
 
 
