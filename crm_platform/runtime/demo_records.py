@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -20,6 +20,9 @@ from typing import Any
 from crm_platform.runtime.demo_values import DemoValues, seed_entity_documents
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.records import RecordService
+
+_HISTORY_DAYS = 730
+"""How far back the demo records' creation dates reach."""
 
 REASON = "demo data"
 """Written to the audit trail of every demo record."""
@@ -347,10 +350,20 @@ class DemoRecords:
         # inserts with one executemany whose columns the first row decides.
         keys = dict.fromkeys(key for row in rows for key in row)
         ids = self.records.bulk_create(
-            principal, entity_key, [dict.fromkeys(keys) | dict(row) for row in rows]
+            principal,
+            entity_key,
+            [dict.fromkeys(keys) | dict(row) | self._lifetime() for row in rows],
         ).ids
         self.counts[entity_key] += len(ids)
         return ids
+
+    def _lifetime(self) -> dict[str, datetime]:
+        """When a demo record was made and last changed: over the last two years, so
+        lists sorted newest first and the record pages' dates look like a real book."""
+        now = datetime.now(UTC)
+        age = timedelta(days=self.values.random.uniform(0.5, _HISTORY_DAYS))
+        created = now - age
+        return {"created_at": created, "updated_at": created + age * self.values.random.random()}
 
     def _next(self, series: str) -> int:
         self._numbers[series] += 1

@@ -41,6 +41,11 @@ RECORD_KEY = "_record"
 WRITABLE_SYSTEM_KEYS = frozenset({"owner_user_id", "owning_unit_id"})
 """System columns a caller may set (subject to the assign checks); the rest are the system's."""
 
+IMPORTED_TIMESTAMP_KEYS = ("created_at", "updated_at")
+"""System columns only the audited system principal may set when creating: an import from
+a legacy system keeps when its records were made and last changed (Salesforce's "set audit
+fields upon record creation"). The audit trail still records the import's own time."""
+
 _IN_CHUNK = 5000
 
 MESSAGES: Mapping[str, Mapping[str, str]] = {
@@ -91,6 +96,16 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "请修改这些值或联系管理员。",
         "zh-Hant": "您不能建立具有這些值的記錄：組織規則使此類記錄不在您的權限範圍內。"
         "請修改這些值或聯絡管理員。",
+    },
+    "not_a_past_moment": {
+        "en": "Give a date and time with its time zone, not in the future.",
+        "zh-Hans": "请填写带时区的日期时间，且不能晚于现在。",
+        "zh-Hant": "請填寫帶時區的日期時間，且不能晚於現在。",
+    },
+    "updated_before_created": {
+        "en": "A record cannot be changed before it was created.",
+        "zh-Hans": "记录的修改时间不能早于创建时间。",
+        "zh-Hant": "記錄的修改時間不能早於建立時間。",
     },
     "master_no_unit": {
         "en": "Master data belongs to the whole organisation and has no owner or owning unit.",
@@ -402,6 +417,8 @@ def validate_rows(
                     problem = "not_an_id"
                 else:
                     system[key] = value
+            elif key in IMPORTED_TIMESTAMP_KEYS and ctx.principal.is_system and not partial:
+                problem = _imported_timestamp(value, system, key)
             elif key in SYSTEM_COLUMN_NAMES:
                 problem = "system_field"
             elif key not in ctx.shape.fields or levels.get(key) == "hidden":
@@ -421,6 +438,23 @@ def validate_rows(
                 _add(errors, _problem_key(key, index, single), text)
         prepared.append({**system, **normalized})
     return prepared, errors
+
+
+def _imported_timestamp(value: Any, system: dict[str, Any], key: str) -> str | None:
+    """Keep an imported record's own timestamp in `system`; the problem's key if it is bad."""
+    from crm_platform.runtime.values import ValueProblem, normalize_value
+
+    try:
+        moment = normalize_value(SYSTEM_FIELDS[key], value)
+    except ValueProblem:
+        return "not_a_past_moment"
+    if moment is None or moment > datetime.now(UTC):
+        return "not_a_past_moment"
+    system[key] = moment
+    if system.get("created_at") and system.get("updated_at"):
+        if system["updated_at"] < system["created_at"]:
+            return "updated_before_created"
+    return None
 
 
 def to_columns(shape: EntityShape, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -71,6 +71,18 @@ class BulkResult:
         return len(self.ids)
 
 
+def _stamp_new(values: dict[str, Any], now: datetime, actor: int | None) -> None:
+    """The system columns of a new row: now, unless an import kept its own timestamps."""
+    created = values.get("created_at") or values.get("updated_at") or now
+    values.update(
+        created_at=created,
+        updated_at=values.get("updated_at") or created,
+        created_by=actor,
+        updated_by=actor,
+        version=1,
+    )
+
+
 class RecordService(RecordDescriptions):
     """Create, read, update, delete, restore, list, count, bulk-create and audit records."""
 
@@ -132,13 +144,7 @@ class RecordService(RecordDescriptions):
                 if errors:
                     continue
                 for values in column_rows:
-                    values.update(
-                        created_at=now,
-                        updated_at=now,
-                        created_by=actor,
-                        updated_by=actor,
-                        version=1,
-                    )
+                    _stamp_new(values, now, actor)
                 try:
                     part_ids = self._insert_many(ctx, column_rows, chunk)
                 except IntegrityError as exc:
@@ -202,13 +208,7 @@ class RecordService(RecordDescriptions):
                 raise RecordInvalid(entity_key, errors)
             actor = principal.user_id
             for values in column_rows:
-                values.update(
-                    created_at=now,
-                    updated_at=now,
-                    created_by=actor,
-                    updated_by=actor,
-                    version=1,
-                )
+                _stamp_new(values, now, actor)
             try:
                 if single:
                     ids = [self._insert_one(ctx, column_rows[0])]

@@ -7,7 +7,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +227,11 @@ def test_a_failed_install_leaves_no_half_built_tenant(demo: Demo, tmp_path: Path
 
 def _amount(value: Any) -> Any:
     return value["amount"] if isinstance(value, dict) else value
+
+
+def test_demo_records_were_made_and_changed_over_the_past_two_years(demo: Demo) -> None:
+    customers = demo.rows("customer")
+    created = [c["created_at"] for c in customers]
+    assert all(c["created_at"] <= c["updated_at"] for c in customers)
+    assert max(created) - min(created) > timedelta(days=365)
+    assert len({c["updated_at"] for c in customers}) == len(customers)

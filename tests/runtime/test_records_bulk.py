@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -109,3 +110,47 @@ def test_a_unique_value_repeated_across_chunks_is_reported_with_the_first_row(wo
         world.service.bulk_create(world.principal("alice"), "account", rows)
     assert caught.value.errors == {"/1400/uscc": ["Row 3 has the same value; it must be unique."]}
     assert _count(world, city) == 0
+
+
+def test_the_system_principal_imports_records_with_their_own_timestamps(world: World):
+    city = tag()
+    made = datetime(2021, 3, 4, 5, 6, 7, tzinfo=UTC)
+    changed = datetime(2023, 8, 9, 10, 11, 12, tzinfo=UTC)
+    rows = [
+        {"name": "legacy", "city": city, "created_at": made.isoformat(), "updated_at": changed},
+        {"name": "only made", "city": city, "created_at": made},
+        {"name": "fresh", "city": city},
+    ]
+    system = world.system()
+    ids = world.service.bulk_create(system, "account", rows).ids
+    stored = [world.service.get(system, "account", record_id) for record_id in ids]
+    assert (stored[0]["created_at"], stored[0]["updated_at"]) == (made, changed)
+    assert (stored[1]["created_at"], stored[1]["updated_at"]) == (made, made)
+    assert stored[2]["created_at"] > changed
+    # Newest first means by the imported times, not by when the import ran.
+    listed = [r["id"] for r in world.service.list(system, "account", filter=_city(city)).rows]
+    assert listed == [ids[2], ids[0], ids[1]]
+
+
+def test_only_the_system_principal_may_set_timestamps_and_only_sensible_ones(world: World):
+    city = tag()
+    alice, system = world.principal("alice"), world.system()
+    past = datetime(2020, 1, 1, tzinfo=UTC)
+    with pytest.raises(RecordInvalid) as caught:
+        world.service.bulk_create(
+            alice, "account", [{"name": "a", "city": city, "created_at": past}]
+        )
+    assert set(caught.value.errors) == {"/0/created_at"}
+    rows = [
+        {"name": "future", "city": city, "created_at": datetime.now(UTC) + timedelta(days=1)},
+        {"name": "backwards", "city": city, "created_at": past, "updated_at": past - timedelta(1)},
+        {"name": "naive", "city": city, "updated_at": "2020-01-01T00:00:00"},
+    ]
+    with pytest.raises(RecordInvalid) as caught:
+        world.service.bulk_create(system, "account", rows)
+    assert set(caught.value.errors) == {"/0/created_at", "/1/updated_at", "/2/updated_at"}
+    assert _count(world, city) == 0
+
+
+def _city(city: str) -> dict[str, str]:
+    return {"field": "city", "op": "eq", "value": city}
