@@ -44,6 +44,12 @@ Documents = list[dict[str, Any]]
 HQ_LAYER = "hq"
 """How the tenant (HQ) layer is named in messages and document names."""
 
+ConfigStamp = tuple[int, datetime, int, str]
+"""What a cached configuration is keyed by, as read from the database: the tenant's id,
+its ``created_at`` and ``config_version``, and the unit's ``path`` ("" for HQ). The
+creation time keeps a recreated tenant off an old entry; the path keeps a moved unit
+off the chain of its old place."""
+
 
 class PublishHook(Protocol):
     """Called inside the publish transaction with the tenant-wide physical configurations.
@@ -350,6 +356,22 @@ class MetadataStore:
         self._remember(cache_key, configuration)
         return configuration
 
+    def effective_at(
+        self, stamp: ConfigStamp, tenant_key: str, unit_key: str | None
+    ) -> Configuration:
+        """`effective`, for a caller that has just read the `stamp` itself: no query when cached.
+
+        A page reads the tenant's versions once, with the other things it needs
+        from the tenant row; asking with them saves the store's own round trip.
+        On a miss this is `effective` (which reads the stamp again and caches
+        under it), so a stale `stamp` can cost a query, never a wrong answer
+        that would outlive the stamp.
+        """
+        cached = self._cache.get((*stamp, "effective", unit_key))
+        if cached is not None:
+            return cached
+        return self.effective(tenant_key, unit_key)
+
     def physical(self, tenant_key: str) -> Configuration:
         """The tenant-wide physical configuration (every field of every layer); cached."""
         with self.engine.connect() as connection:
@@ -547,14 +569,8 @@ def _tenant_id(connection: Connection, tenant_key: str) -> int:
     return tenant_id
 
 
-def _cache_stamp(
-    connection: Connection, tenant_key: str, unit_key: str | None
-) -> tuple[int, datetime, int, str]:
-    """(tenant id, created_at, config_version, unit path) in one query.
-
-    The creation time keeps a recreated tenant off an old entry; the unit's path
-    keeps a moved unit off the chain of its old place.
-    """
+def _cache_stamp(connection: Connection, tenant_key: str, unit_key: str | None) -> ConfigStamp:
+    """The `ConfigStamp` of a unit's (None: HQ's) configuration, in one query."""
     if unit_key is None:
         tenant = connection.execute(
             select(Tenant.id, Tenant.created_at, Tenant.config_version).where(

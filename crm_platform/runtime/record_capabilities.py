@@ -9,14 +9,89 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, literal, select
+from sqlalchemy import Connection, Table, and_, bindparam, case, literal, select
 from sqlalchemy.sql.elements import False_
 
+from crm_platform.metadata.store import ConfigStamp
+from crm_platform.metadata.tables import OrgUnit, Tenant
 from crm_platform.runtime.access_levels import ALL_PRIVILEGES, ROW_PRIVILEGES
 from crm_platform.runtime.errors import InvalidOperation, RecordNotFound
-from crm_platform.runtime.policy import FieldLevel
+from crm_platform.runtime.policy import FieldLevel, TenantState
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.record_reads import OperationContext, RecordReads, as_record_id
+
+_TENANTS: Table = Tenant.__table__  # type: ignore[assignment]
+_UNITS: Table = OrgUnit.__table__  # type: ignore[assignment]
+
+_STAMP_QUERY = (
+    select(
+        _TENANTS.c.id,
+        _TENANTS.c.key,
+        _TENANTS.c.namespace,
+        _TENANTS.c.config_version,
+        _TENANTS.c.security_version,
+        _TENANTS.c.created_at,
+        _UNITS.c.key.label("unit_key"),
+        _UNITS.c.path.label("unit_path"),
+    )
+    .select_from(
+        _TENANTS.outerjoin(
+            _UNITS, and_(_UNITS.c.id == bindparam("unit_id"), _UNITS.c.tenant_id == _TENANTS.c.id)
+        )
+    )
+    .where(_TENANTS.c.id == bindparam("tenant_id"))
+)
+
+
+@dataclass(frozen=True)
+class TenantStamp:
+    """The tenant's state and the unit a principal works at, read together once per request.
+
+    Every cache a request consults is keyed by these versions (configurations,
+    compiled access, the web layer's principals), so reading them once and
+    passing them on replaces the several reads of the tenant row a page made.
+    """
+
+    tenant: TenantState
+    unit_id: int
+    unit_key: str
+    unit_path: str
+
+    @property
+    def config_stamp(self) -> ConfigStamp:
+        """What the metadata store keys the unit's effective configuration by."""
+        return self._config_stamp(self.unit_path)
+
+    @property
+    def root_config_stamp(self) -> ConfigStamp:
+        """What the metadata store keys the tenant's (HQ's) configuration by."""
+        return self._config_stamp("")
+
+    def _config_stamp(self, path: str) -> ConfigStamp:
+        created_at = self.tenant.created_at
+        assert created_at is not None, "read_stamp reads it from the tenant row"
+        return (self.tenant.id, created_at, self.tenant.config_version, path)
+
+
+def read_stamp(connection: Connection, tenant_id: int, unit_id: int) -> TenantStamp:
+    """The `TenantStamp` of a principal of `tenant_id` working at `unit_id`, in one query.
+
+    A unit of another tenant, or none, is `RecordNotFound` (as `users.principal_of`).
+    """
+    row = connection.execute(_STAMP_QUERY, {"tenant_id": tenant_id, "unit_id": unit_id}).first()
+    if row is None:
+        raise InvalidOperation(f"tenant #{tenant_id} does not exist; sign in again")
+    if row.unit_key is None:
+        raise RecordNotFound("org_unit", unit_id)
+    tenant = TenantState(
+        id=row.id,
+        key=row.key,
+        namespace=row.namespace,
+        config_version=row.config_version,
+        security_version=row.security_version,
+        created_at=row.created_at,
+    )
+    return TenantStamp(tenant, unit_id, row.unit_key, row.unit_path)
 
 
 @dataclass(frozen=True)
@@ -59,6 +134,15 @@ class RecordCapabilities:
         return privilege in self.privileges
 
 
+def _check_stamp(principal: Principal, stamp: TenantStamp) -> None:
+    if (stamp.tenant.id, stamp.unit_id) != (principal.tenant_id, principal.unit_id):
+        raise InvalidOperation(
+            f"the stamp of tenant #{stamp.tenant.id} at unit #{stamp.unit_id} does not describe "
+            f"the principal's tenant #{principal.tenant_id} at unit #{principal.unit_id}; "
+            "read the principal's own stamp"
+        )
+
+
 def _check_privilege(privilege: str, allowed: Sequence[str]) -> None:
     if privilege not in allowed:
         raise InvalidOperation(
@@ -69,21 +153,30 @@ def _check_privilege(privilege: str, allowed: Sequence[str]) -> None:
 class RecordDescriptions(RecordReads):
     """The describing operations of `RecordService`: capabilities, never records."""
 
-    def describe(self, principal: Principal, entity_key: str) -> EntityCapabilities:
-        """The principal's field levels, sortable fields and held privileges for an entity."""
-        with self._transaction(entity_key, "read", read_only=True) as connection:
-            ctx = self._context(connection, principal, entity_key)
-        return _capabilities(entity_key, ctx)
+    def describe(
+        self, principal: Principal, entity_key: str, stamp: TenantStamp | None = None
+    ) -> EntityCapabilities:
+        """The principal's field levels, sortable fields and held privileges for an entity.
+
+        With the `stamp` of the principal's tenant and unit (`read_stamp`), just
+        read by the caller, the tenant's state is not read again.
+        """
+        return self.describe_all(principal, [entity_key], stamp)[entity_key]
 
     def describe_all(
-        self, principal: Principal, entity_keys: Iterable[str]
+        self, principal: Principal, entity_keys: Iterable[str], stamp: TenantStamp | None = None
     ) -> dict[str, EntityCapabilities]:
-        """`describe` for several entities with one read of the tenant's state (navigation)."""
+        """`describe` for several entities with one read of the tenant state (none with `stamp`)."""
         described: dict[str, EntityCapabilities] = {}
+        if stamp is not None:
+            _check_stamp(principal, stamp)
+            # What `_context` remembers after reading the tenant state itself.
+            self._tenants[(principal.tenant_id, principal.unit_id)] = (stamp.tenant, stamp.unit_key)
         with self._transaction("*", "read", read_only=True) as connection:
             for key in entity_keys:
-                # The first context reads the tenant state; the rest reuse what it read.
-                ctx = self._context(connection, principal, key, speculative=bool(described))
+                # The first context reads the tenant state unless stamped; the rest reuse it.
+                speculative = stamp is not None or bool(described)
+                ctx = self._context(connection, principal, key, speculative=speculative)
                 described[key] = _capabilities(key, ctx)
         return described
 
