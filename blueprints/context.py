@@ -1,13 +1,19 @@
 """Per-app services and per-request state: the engine, the request's connection, the principal.
 
-Nothing here keeps state between requests in process memory: the session is a
-signed cookie and everything else is read from the database, so any worker can
-serve any request.
+The session is a signed cookie and everything else is read from the database,
+so any worker can serve any request. A request reads its tenant's versions once
+(`tenant_stamp`, together with the unit the user works at); what it derives
+from rows that only change with those versions (the principal's roles and
+memberships, whether the user administers) is kept per process keyed by them,
+so a change committed by any worker is seen by the next request everywhere.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from flask import Flask, abort, current_app, g, session
@@ -17,10 +23,16 @@ from sqlalchemy import Connection, Engine
 from crm_platform.metadata.model import Configuration, EntityDef
 from crm_platform.metadata.store import MetadataStore
 from crm_platform.metadata.tables import OrgUnit
+from crm_platform.runtime.access_cache import BoundedCache
 from crm_platform.runtime.errors import RecordNotFound
 from crm_platform.runtime.org import get_unit
 from crm_platform.runtime.principal import Principal
-from crm_platform.runtime.record_capabilities import EntityCapabilities, RecordCapabilities
+from crm_platform.runtime.record_capabilities import (
+    EntityCapabilities,
+    RecordCapabilities,
+    TenantStamp,
+    read_stamp,
+)
 from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.tables import User
 from crm_platform.runtime.users import get_user, may_administer, principal_of
@@ -32,11 +44,19 @@ UNIT_SESSION_KEY = "unit_id"
 
 @dataclass(frozen=True)
 class Services:
-    """What the views call into: the engine, and the core services built on it."""
+    """What the views call into: the engine, the core services built on it, version-keyed caches.
+
+    `principals`, `administrators` and `described` (capabilities) hold answers
+    derived from the database, keyed by the tenant versions a request read (see
+    the module docstring).
+    """
 
     engine: Engine
     store: MetadataStore
     records: RecordService
+    principals: BoundedCache[Principal] = field(default_factory=BoundedCache)
+    administrators: BoundedCache[bool] = field(default_factory=BoundedCache)
+    described: BoundedCache[Mapping[str, EntityCapabilities]] = field(default_factory=BoundedCache)
 
 
 def init_app(app: Flask, engine: Engine) -> None:
@@ -75,8 +95,34 @@ def remember_user(user: User) -> None:
     g.crm_user = user
 
 
+def tenant_stamp() -> TenantStamp:
+    """The signed-in user's tenant versions and working unit, read once a request.
+
+    The unit is the one chosen in the session, else the user's primary unit; a
+    chosen unit that is gone (merged, or another tenant's id) is forgotten.
+    """
+    user_id = current_user.user_id
+    found: tuple[int, TenantStamp] | None = g.get("crm_stamp")
+    if found is None or found[0] != user_id:  # None, or read before a sign-in in this request
+        tenant_id = current_user.tenant_id
+        chosen = session.get(UNIT_SESSION_KEY)
+        try:
+            stamp = read_stamp(db(), tenant_id, chosen or current_user.primary_unit_id)
+        except RecordNotFound:
+            if chosen is None:
+                raise
+            session.pop(UNIT_SESSION_KEY, None)
+            stamp = read_stamp(db(), tenant_id, current_user.primary_unit_id)
+        found = g.crm_stamp = (user_id, stamp)
+    return found[1]
+
+
 def current_principal() -> Principal:
-    """The signed-in user at their chosen unit, in the request's language; once a request."""
+    """The signed-in user at their chosen unit, in the request's language; once a request.
+
+    Roles and memberships change only with the tenant's security version, so
+    the principal built from them is kept per process under that version.
+    """
     if "crm_principal" not in g:
         from blueprints.i18n import current_language
 
@@ -85,16 +131,25 @@ def current_principal() -> Principal:
         if loaded is None or loaded.id != current_user.user_id:
             # Signed in during this request: the session did not load the row.
             loaded = get_user(db(), current_user.tenant_id, current_user.user_id)
-        try:
-            g.crm_principal = principal_of(
-                db(), loaded, unit_id=session.get(UNIT_SESSION_KEY), locale=language
-            )
-        except RecordNotFound:
-            # The chosen unit is gone (merged, or another tenant's id): back to the primary unit.
-            session.pop(UNIT_SESSION_KEY, None)
-            g.crm_principal = principal_of(db(), loaded, locale=language)
+        user: User = loaded
+        stamp = tenant_stamp()
+        unit_id = stamp.unit_id if stamp.unit_id != user.primary_unit_id else None
+        key: Hashable = (
+            *_security_key(stamp),
+            user.id,
+            user.primary_unit_id,
+            stamp.unit_id,
+            language,
+        )
+        g.crm_principal = services().principals.get_or_build(
+            key, lambda: principal_of(db(), user, unit_id=unit_id, locale=language)
+        )
     principal: Principal = g.crm_principal
     return principal
+
+
+def _security_key(stamp: TenantStamp) -> tuple[Any, ...]:
+    return (stamp.tenant.id, stamp.tenant.created_at, stamp.tenant.security_version)
 
 
 def unit(unit_id: int) -> OrgUnit:
@@ -116,13 +171,12 @@ def _close_connection(_exc: Any) -> None:
 
 
 def current_configuration() -> Configuration:
-    """The effective configuration of the unit the user works in."""
+    """The effective configuration of the unit the user works in, at the request's stamp."""
     if "crm_configuration" not in g:
-        principal = current_principal()
-        unit_key = None
-        if principal.unit_id is not None:
-            unit_key = unit(principal.unit_id).key
-        g.crm_configuration = services().store.effective(current_user.tenant_key, unit_key)
+        stamp = tenant_stamp()
+        g.crm_configuration = services().store.effective_at(
+            stamp.config_stamp, stamp.tenant.key, stamp.unit_key
+        )
     configuration: Configuration = g.crm_configuration
     return configuration
 
@@ -142,19 +196,41 @@ def capabilities(entity_key: str) -> EntityCapabilities:
     hidden fields out, show read-only ones as text, link only sortable columns and
     offer only the actions the principal holds.
     """
-    cache: dict[str, EntityCapabilities] = g.setdefault("crm_capabilities", {})
-    if entity_key not in cache:
-        cache[entity_key] = services().records.describe(current_principal(), entity_key)
-    return cache[entity_key]
+    found = _described().get(entity_key)
+    if found is None:
+        found = services().records.describe(current_principal(), entity_key, tenant_stamp())
+    return found
 
 
 def capabilities_of_all(entity_keys: list[str]) -> dict[str, EntityCapabilities]:
-    """`capabilities` for several entities, asked of the core in one call (navigation)."""
-    cache: dict[str, EntityCapabilities] = g.setdefault("crm_capabilities", {})
-    missing = [key for key in entity_keys if key not in cache]
-    if missing:
-        cache.update(services().records.describe_all(current_principal(), missing))
-    return {key: cache[key] for key in entity_keys}
+    """`capabilities` for several entities (the navigation's)."""
+    described = _described()
+    return {key: described.get(key) or capabilities(key) for key in entity_keys}
+
+
+def _described() -> Mapping[str, EntityCapabilities]:
+    """What the principal may do with every entity of their configuration.
+
+    The record service answers from the configuration and the compiled access,
+    both keyed by the tenant's versions (and compiled access by the day, for
+    date conditions); the answer is kept per process under the same keys.
+    """
+    if "crm_capabilities" not in g:
+        stamp = tenant_stamp()
+        principal = current_principal()
+        key = (
+            *_security_key(stamp),
+            stamp.tenant.config_version,
+            principal,
+            datetime.now(UTC).date(),
+        )
+        keys = [entity.key for entity in current_configuration().entities_in_nav_order()]
+        g.crm_capabilities = services().described.get_or_build(
+            key,
+            lambda: MappingProxyType(services().records.describe_all(principal, keys, stamp)),
+        )
+    described: Mapping[str, EntityCapabilities] = g.crm_capabilities
+    return described
 
 
 def record_capabilities(entity_key: str, record_id: int) -> RecordCapabilities:
@@ -167,13 +243,26 @@ def is_administrator() -> bool:
 
     The roles marked ``administer`` in the tenant's root configuration decide,
     held at the root unit (`users.may_administer`); no role key is special here.
+    The answer changes only with the tenant's configuration (which roles
+    administer) or security (who holds them, who is active) version, so it is
+    kept per process under both.
     """
     if "crm_administrator" not in g:
-        g.crm_administrator = current_user.is_authenticated and may_administer(
-            db(), current_user.user_id, services().store.effective(current_user.tenant_key, None)
-        )
-    administrator: bool = g.crm_administrator
-    return administrator
+        administrator = False
+        if current_user.is_authenticated:
+            stamp = tenant_stamp()
+            user_id = current_user.user_id
+            key = (*_security_key(stamp), stamp.tenant.config_version, user_id)
+            root = stamp.root_config_stamp
+            administrator = services().administrators.get_or_build(
+                key,
+                lambda: may_administer(
+                    db(), user_id, services().store.effective_at(root, stamp.tenant.key, None)
+                ),
+            )
+        g.crm_administrator = administrator
+    found: bool = g.crm_administrator
+    return found
 
 
 def require_administrator() -> None:

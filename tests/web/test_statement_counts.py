@@ -13,15 +13,16 @@ from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.users import principal_for
 from tests.web.conftest import Org, add_user, sign_in
 
-LIST_PAGE_STATEMENTS = 14
+LIST_PAGE_STATEMENTS = 8
 """The most one list page may run (transaction control aside), however many owners its rows have.
 
-As measured: the session's user and tenant, the principal's memberships and
-roles, the unit worked at, the configuration's freshness, the page and its
-count, all the owners' names, the rows' one owning unit, the administrator
-check (root configuration and role), the list's own capabilities check, and one
-for all the other entities of the navigation (`RecordService.describe_all` reads
-the tenant's state once however many entities there are).
+As measured: the session's user and its tenant (flask-login's user loader), the
+request's one read of the tenant's versions with the unit worked at
+(`record_capabilities.read_stamp`), the page and its count, all the owners'
+names, the rows' one owning unit and the user's own unit (named in the unit
+filter). The configuration, the principal's roles and memberships, the
+capabilities of every entity and the administrator check are answered from
+caches keyed by the versions that read returned (`blueprints.context`).
 """
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
 PAGE_SIZE = 5
