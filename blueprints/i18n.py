@@ -21,8 +21,9 @@ from babel.numbers import (
     get_currency_symbol,
     parse_pattern,
 )
-from flask import Flask, request, session
-from flask_babel import Babel
+from babel.support import NullTranslations
+from flask import Flask, g, request, session
+from flask_babel import Babel, get_translations
 from flask_login import current_user
 
 from blueprints.compiled_formats import date_formatter, datetime_formatter
@@ -64,27 +65,52 @@ def language_of_header(accepted: list[str]) -> str | None:
     return None
 
 
+_BY_SPELLING = {language.lower(): language for language in LANGUAGES}
+
+
 def normalise_language(tag: str | None) -> str | None:
     """`tag` if it is one of the UI languages (case-insensitively), else None."""
     if not tag:
         return None
-    for language in LANGUAGES:
-        if language.lower() == tag.strip().lower().replace("_", "-"):
-            return language
-    return None
+    return _BY_SPELLING.get(tag.strip().lower().replace("_", "-"))
 
 
 def current_language() -> str:
-    """The UI language of this request: the user's setting, the session's, then the browser's."""
-    if current_user and current_user.is_authenticated:
-        own = normalise_language(getattr(current_user, "locale", None))
+    """The UI language of this request: the user's setting, the session's, then the browser's.
+
+    Asked for every label a page writes, so the answer is kept on the request,
+    with what it was decided from: signing in or choosing a language during the
+    request still changes it.
+    """
+    user = current_user._get_current_object() if current_user else None
+    chosen = session.get(SESSION_KEY)
+    basis = (user, getattr(user, "locale", None), chosen)
+    found: tuple[tuple[Any, ...], str] | None = g.get("crm_language")
+    if found is not None and found[0] == basis:
+        return found[1]
+    language = _language_of(user, chosen)
+    g.crm_language = (basis, language)
+    return language
+
+
+def _language_of(user: Any, chosen: Any) -> str:
+    if user is not None and user.is_authenticated:
+        own = normalise_language(getattr(user, "locale", None))
         if own:
             return own
-    chosen = normalise_language(session.get(SESSION_KEY))
-    if chosen:
-        return chosen
+    from_session = normalise_language(chosen)
+    if from_session:
+        return from_session
     accepted = [value for value, _quality in request.accept_languages]
     return language_of_header(accepted) or DEFAULT_LANGUAGE
+
+
+def _page_translations() -> NullTranslations:
+    """Flask-Babel's translations of the request, looked up once for all of a page's `_()`."""
+    found: NullTranslations | None = g.get("crm_translations")
+    if found is None:
+        found = g.crm_translations = get_translations()
+    return found
 
 
 def format_date_for(value: date | datetime | None, language: str) -> str:
@@ -136,6 +162,16 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE.replace("-", "_"))
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
     Babel(app, locale_selector=lambda: current_language().replace("-", "_"))
+    # Flask-Babel's template callables find the request's translations anew for each
+    # `_()`; a page has dozens. Its locale is fixed for the request, so the
+    # translations are too.
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: _page_translations().ugettext(s),
+        ngettext=lambda s, p, n: _page_translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: _page_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _page_translations().unpgettext(c, s, p, n),
+    )
     app.jinja_env.filters.update(
         date=lambda value: format_date_for(value, current_language()),
         datetime=lambda value: format_datetime_for(
