@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import flash, render_template, request, url_for
 from flask_babel import gettext as _
@@ -21,10 +22,9 @@ from blueprints.context import (
     entity_or_404,
     services,
 )
-from blueprints.i18n import current_language
-from blueprints.listing import SCOPES, columns_of, parse_list_request
+from blueprints.listing import SCOPES, ListRequest, columns_of, parse_list_request
 from blueprints.navigation import my_units, navigation
-from blueprints.presenting import Formatter, column_formatter, label, resolve, show
+from blueprints.presenting import Formatter, column_formatter, resolve, show
 from blueprints.record_routes import bp
 from crm_platform.metadata.conditions import ConditionError
 from crm_platform.metadata.model import FieldDef, localize
@@ -40,7 +40,9 @@ class ListColumn:
     """A column of the list as the template writes it, decided once rather than once per cell.
 
     `css` is the class of its cells (numbers right-aligned, masked values marked);
-    `link` marks the column whose value links to the record.
+    `link` marks the column whose value links to the record. A sortable column
+    has the URL that sorts by it (descending when it is the ascending sort now);
+    `sorted` is ``asc`` or ``desc`` when the page is sorted by it.
     """
 
     key: str
@@ -50,15 +52,26 @@ class ListColumn:
     masked: bool
     link: bool
     css: str
+    sort_url: str
+    sorted: str
 
 
-@dataclass(frozen=True, slots=True)
-class ListRow:
-    """One record of the page: its id, its page's URL and each column with its value as text."""
+ListCell = tuple[bool, str, str]
+"""One value of a row as the template writes it: whether it links to the record, its class, its
+text. Rows and cells are plain tuples, which the template unpacks in its loops, instead of
+objects whose attributes Jinja would look up through its `getattr` (eighteen times a row)."""
 
-    id: int
-    url: str
-    cells: list[tuple[ListColumn, str]]
+ListRow = tuple[int, str, list[ListCell]]
+"""One record of the page: its id, its page's URL and its cells."""
+
+
+_QUERY_SAFE = "!$'()*,/:;?@"
+"""What `url_for` leaves unquoted in a query string (`werkzeug.urls._urlencode`)."""
+
+
+def list_link(list_url: str, query: Mapping[str, str]) -> str:
+    """The list page's URL with a query string, as `url_for` writes it, from its URL built once."""
+    return f"{list_url}?{urlencode(query, safe=_QUERY_SAFE)}" if query else list_url
 
 
 def record_url_prefix(entity_key: str) -> str:
@@ -111,8 +124,9 @@ def list_records(entity: str) -> str:
     fields = columns_of(entity_def, view, caps.field_levels)
     values = show()
     resolve(values, entity_def, page.rows, [f.key for f in fields])
-    language = current_language()
-    columns = _columns(fields, caps, entity_def.title_field)
+    language = values.language
+    list_url = url_for("records.list_records", entity=entity)
+    columns = _columns(fields, caps, entity_def.title_field, wanted, list_url, language)
     formatters = [(f.key, column_formatter(values, f, caps.level(f.key))) for f in fields]
     record_url = record_url_prefix(entity)
     return render_template(
@@ -124,11 +138,20 @@ def list_records(entity: str) -> str:
         may_create=caps.holds("create"),
         rows=[_row(record, columns, formatters, record_url) for record in page.rows],
         page=page,
+        list_url=list_url,
+        prev_url=list_link(list_url, wanted.query(cursor=page.prev_cursor))
+        if page.prev_cursor
+        else "",
+        next_url=list_link(list_url, wanted.query(cursor=page.next_cursor))
+        if page.next_cursor
+        else "",
         count=count,
         wanted=wanted,
         scopes=list(SCOPES),
         active_entity=entity,
-        filter_labels={control.field.key: label(control.field) for control in wanted.filters},
+        filter_labels={
+            control.field.key: localize(control.field.label, language) for control in wanted.filters
+        },
         unit_options=my_units()
         if any(control.kind == "unit_subtree" for control in wanted.filters)
         else [],
@@ -145,13 +168,21 @@ def _row(
     formatters: list[tuple[str, Formatter]],
     record_url: str,
 ) -> ListRow:
-    texts = [write(record.get(key)) for key, write in formatters]
+    cells = [
+        (column.link, column.css, write(record.get(key)))
+        for column, (key, write) in zip(columns, formatters, strict=True)
+    ]
     record_id = record["id"]
-    return ListRow(record_id, f"{record_url}{record_id}", list(zip(columns, texts, strict=True)))
+    return (record_id, f"{record_url}{record_id}", cells)
 
 
 def _columns(
-    fields: list[FieldDef], caps: EntityCapabilities, title_field: str
+    fields: list[FieldDef],
+    caps: EntityCapabilities,
+    title_field: str,
+    wanted: ListRequest,
+    list_url: str,
+    language: str,
 ) -> list[ListColumn]:
     """The columns of the list; the title field's links to the record (else the first column's)."""
     link = next((i for i, f in enumerate(fields) if f.key == title_field), 0)
@@ -160,7 +191,21 @@ def _columns(
         numeric = f.field_type.value_kind in ("integer", "decimal")
         masked = caps.level(f.key) == "masked"
         css = " ".join(name for name, on in (("number", numeric), ("masked", masked)) if on)
+        sortable = f.key in caps.sortable
+        sorted_now = wanted.sort[1] if wanted.sort is not None and wanted.sort[0] == f.key else ""
+        sort = ("-" + f.key) if sorted_now == "asc" else f.key
+        sort_url = list_link(list_url, wanted.query(sort=sort, cursor=None)) if sortable else ""
         columns.append(
-            ListColumn(f.key, label(f), f.key in caps.sortable, numeric, masked, i == link, css)
+            ListColumn(
+                f.key,
+                localize(f.label, language),
+                sortable,
+                numeric,
+                masked,
+                i == link,
+                css,
+                sort_url,
+                sorted_now,
+            )
         )
     return columns

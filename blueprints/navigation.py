@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import g
+from flask import g, url_for
 from flask_login import current_user
 
 from blueprints.context import (
@@ -23,10 +23,11 @@ from crm_platform.metadata.model import localize
 
 @dataclass(frozen=True)
 class NavItem:
-    """One entity in the navigation: its key and plural label in the user's language."""
+    """One entity in the navigation: its key, plural label in the user's language, list URL."""
 
     key: str
     label: str
+    url: str
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,31 @@ def navigation() -> list[NavItem]:
         language = current_language()
         entities = configuration.entities_in_nav_order()
         allowed = capabilities_of_all([entity.key for entity in entities])
+        readable = [entity for entity in entities if allowed[entity.key].readable]
+        urls = list_urls([entity.key for entity in readable])
         g.crm_navigation = [
-            NavItem(entity.key, localize(entity.plural_label, language))
-            for entity in entities
-            if allowed[entity.key].readable
+            NavItem(entity.key, localize(entity.plural_label, language), urls[entity.key])
+            for entity in readable
         ]
     found: list[NavItem] = g.crm_navigation
     return found
+
+
+_MARKER = "entity_key_marker"
+
+
+def list_urls(entity_keys: list[str]) -> dict[str, str]:
+    """Each entity's list page URL, from one `url_for` rather than one per entity.
+
+    Entity keys are lower-case letters, digits and underscores (the metadata
+    schema), which a URL path carries unquoted, so every URL is the same
+    around the key.
+    """
+    sample = url_for("records.list_records", entity=_MARKER)
+    head, found, tail = sample.partition(_MARKER)
+    if not found:
+        raise RuntimeError(
+            f"the list page's URL {sample!r} does not carry the entity key as it is; "
+            "build the navigation's URLs with url_for each"
+        )
+    return {key: f"{head}{key}{tail}" for key in entity_keys}

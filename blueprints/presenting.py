@@ -29,6 +29,8 @@ from crm_platform.runtime.errors import RecordNotFound
 from crm_platform.runtime.users import display_names
 
 _LOOKUP_LIMIT = 500
+_NAMED_TYPES = frozenset({"reference", "user", "org_unit"})
+"""The field types whose values are ids that a page shows by name."""
 
 
 def show() -> Show:
@@ -40,7 +42,11 @@ def resolve(
     view: Show, entity: EntityDef, records: Iterable[Mapping[str, Any]], keys: Iterable[str]
 ) -> None:
     """Fill `view.lookups` with the names of everything the `keys` of `records` point at."""
-    fields = [f for f in (entity.find_field(key) for key in keys) if f is not None]
+    fields = [
+        f
+        for f in (entity.find_field(key) for key in keys)
+        if f is not None and f.type in _NAMED_TYPES
+    ]
     rows = list(records)
     principal = current_principal()
     language = view.language

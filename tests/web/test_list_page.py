@@ -1,14 +1,17 @@
-"""The list page's rows: links, classes and values, written once per column rather than per cell."""
+"""The list page's rows and links, written once per column or page rather than per cell or row."""
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
 
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 
+from blueprints.list_page import list_link, record_url_prefix
+from blueprints.navigation import list_urls
 from crm_platform.runtime.records import RecordService
-from tests.web.conftest import Org, sign_in
+from tests.web.conftest import HTTP_ONLY, Org, sign_in
 from tests.web.test_records import create, text
 
 
@@ -36,3 +39,23 @@ def test_masked_and_numeric_cells_keep_their_classes(
 
     assert '<td class="masked">138****5678</td>' in listing
     assert re.search(r'<td class="number">[^<]*1,234\.50</td>', listing)
+
+
+@HTTP_ONLY
+def test_links_built_from_one_url_are_the_ones_url_for_builds(app: Flask) -> None:
+    queries = [
+        {},
+        {"q": "北京 & co", "sort": "-name"},
+        {"f.updated_at.from": "2026-01-01", "cursor": "eyJ2IjpbMV19/+=", "scope": "mine"},
+    ]
+    with app.test_request_context("/", base_url="http://crm.example/prefix"):
+        list_url = url_for("records.list_records", entity="account")
+        for query in queries:
+            assert list_link(list_url, query) == url_for(
+                "records.list_records", entity="account", **query
+            )
+        keys = ["account", "payment_collection", "a1"]
+        assert list_urls(keys) == {key: url_for("records.list_records", entity=key) for key in keys}
+        assert record_url_prefix("account") + "42" == url_for(
+            "records.show_record", entity="account", record_id=42
+        )
