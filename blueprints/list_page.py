@@ -156,7 +156,10 @@ def list_records(entity: str) -> str:
         if any(control.kind == "unit_subtree" for control in wanted.filters)
         else [],
         option_labels={
-            control.field.key: [(o.key, localize(o.label, language)) for o in control.field.options]
+            control.field.key: [
+                (o.key, localize(o.label, language), control.values.get("") == o.key)
+                for o in control.field.options
+            ]
             for control in wanted.filters
         },
     )

@@ -244,13 +244,16 @@ def filterable_fields(
 
 
 def parse_list_request(
-    args: MultiDict[str, str],
+    query: MultiDict[str, str],
     entity: EntityDef,
     view: ListViewDef | None,
     levels: Mapping[str, str],
     sortable: frozenset[str],
 ) -> ListRequest:
     """Read a list page's query string; unknown or unusable parameters are ignored."""
+    # The first value of each parameter, in a plain dict: a MultiDict's `get` of an absent
+    # key raises and catches an HTTP exception, and most of a page's parameters are absent.
+    args = query.to_dict()
     sort: tuple[str, str] | None = None
     raw_sort = args.get("sort", "").strip()
     if raw_sort:

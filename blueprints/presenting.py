@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -25,6 +26,7 @@ from blueprints.fields import DISPLAY, Lookups, Show, display
 from blueprints.i18n import babel_locale, current_language
 from crm_platform.errors import CrmPlatformError
 from crm_platform.metadata.model import EntityDef, FieldDef, localize
+from crm_platform.runtime import regions
 from crm_platform.runtime.errors import RecordNotFound
 from crm_platform.runtime.users import display_names
 
@@ -145,18 +147,16 @@ def _date(_field: FieldDef, view: Show) -> Formatter:
     return lambda value: write(date.fromisoformat(value[:10]) if isinstance(value, str) else value)
 
 
-def _region(field_def: FieldDef, view: Show) -> Formatter:
-    # A page's rows share few regions: each code's province / city / district chain once.
-    known: dict[str, str] = {}
+def _region(_field: FieldDef, view: Show) -> Formatter:
+    language = view.language
+    return lambda value: _region_text(str(value), language)
 
-    def write(value: Any) -> str:
-        code = str(value)
-        text = known.get(code)
-        if text is None:
-            text = known[code] = DISPLAY["region"](value, field_def, view)
-        return text
 
-    return write
+@lru_cache(maxsize=8192)
+def _region_text(code: str, language: str) -> str:
+    """A region code as its province / city / district names (GB/T 2260: static data)."""
+    chain = regions.path(code)
+    return " / ".join(item.label(language) for item in chain) if chain else code
 
 
 def _user(_field: FieldDef, view: Show) -> Formatter:
