@@ -89,13 +89,14 @@ def resolve(
 
 
 Formatter = Callable[[Any], str]
-"""Writes one stored (non-empty) value of a column as text."""
+"""Writes one stored value of a column as text."""
 
 
 def column_formatter(view: Show, field_def: FieldDef, level: str) -> Formatter:
     """How a column writes its values, as `display` would, decided once for the whole column."""
     if level == "masked":
         return lambda value: display(value, field_def, view, level)
+    # `write` sees non-empty values only; `formatted` answers "" for the empty ones.
     build = _FORMATTERS.get(field_def.type)
     write: Formatter = (
         build(field_def, view)
