@@ -102,19 +102,18 @@ def tenant_stamp() -> TenantStamp:
     The unit is the one chosen in the session, else the user's primary unit; a
     chosen unit that is gone (merged, or another tenant's id) is forgotten.
     """
-    user_id = current_user.user_id
+    user = current_user._get_current_object()  # one trip through the proxy, not five
     found: tuple[int, TenantStamp] | None = g.get("crm_stamp")
-    if found is None or found[0] != user_id:  # None, or read before a sign-in in this request
-        tenant_id = current_user.tenant_id
+    if found is None or found[0] != user.user_id:  # None, or read before a sign-in
         chosen = session.get(UNIT_SESSION_KEY)
         try:
-            stamp = read_stamp(db(), tenant_id, chosen or current_user.primary_unit_id)
+            stamp = read_stamp(db(), user.tenant_id, chosen or user.primary_unit_id)
         except RecordNotFound:
             if chosen is None:
                 raise
             session.pop(UNIT_SESSION_KEY, None)
-            stamp = read_stamp(db(), tenant_id, current_user.primary_unit_id)
-        found = g.crm_stamp = (user_id, stamp)
+            stamp = read_stamp(db(), user.tenant_id, user.primary_unit_id)
+        found = g.crm_stamp = (user.user_id, stamp)
     return found[1]
 
 
@@ -250,9 +249,10 @@ def is_administrator() -> bool:
     """
     if "crm_administrator" not in g:
         administrator = False
-        if current_user.is_authenticated:
+        signed_in = current_user._get_current_object()
+        if signed_in.is_authenticated:
             stamp = tenant_stamp()
-            user_id = current_user.user_id
+            user_id = signed_in.user_id
             key = (*_security_key(stamp), stamp.tenant.config_version, user_id)
             root = stamp.root_config_stamp
             administrator = services().administrators.get_or_build(

@@ -65,10 +65,11 @@ def my_units() -> list[UnitChoice]:
 
 def unit_choices() -> list[UnitChoice]:
     """The units a user may switch their work to; empty when there is only one."""
-    if not current_user.is_authenticated:
+    user = current_user._get_current_object()
+    if not user.is_authenticated:
         return []
     principal = current_principal()
-    if len({current_user.primary_unit_id, *(a.unit_id for a in principal.assignments)}) < 2:
+    if len({user.primary_unit_id, *(a.unit_id for a in principal.assignments)}) < 2:
         return []  # one unit only: no chooser, and no need to look up any unit's name
     return my_units()
 
