@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, insert, or_, select
 
+from crm_platform.db import json_default
 from crm_platform.runtime.tables import AuditEntry
 
 AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
@@ -46,21 +46,21 @@ class AuditRecord:
 
 
 def json_value(value: Any) -> Any:
-    """A value as it is kept in the audit trail (JSON types only)."""
+    """A value as it is kept in the audit trail (JSON types only).
+
+    Decimals and date-times are written as the engine's JSON serializer writes
+    them (`db.json_default`), so a diff compares what the trail will hold.
+    """
     if value is None or isinstance(value, bool | int | str | float):
         return value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        return aware.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
     if isinstance(value, Mapping):
         return {str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [json_value(v) for v in value]
-    return str(value)
+    try:
+        return json_default(value)
+    except TypeError:
+        return str(value)
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:

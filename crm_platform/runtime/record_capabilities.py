@@ -9,37 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, and_, bindparam, case, literal, select
+from sqlalchemy import Connection, case, literal, select
 from sqlalchemy.sql.elements import False_
 
 from crm_platform.metadata.store import ConfigStamp
-from crm_platform.metadata.tables import OrgUnit, Tenant
 from crm_platform.runtime.access_levels import ALL_PRIVILEGES, ROW_PRIVILEGES
 from crm_platform.runtime.errors import InvalidOperation, RecordNotFound
 from crm_platform.runtime.policy import FieldLevel, TenantState
 from crm_platform.runtime.principal import Principal
-from crm_platform.runtime.record_reads import OperationContext, RecordReads, as_record_id
-
-_TENANTS: Table = Tenant.__table__  # type: ignore[assignment]
-_UNITS: Table = OrgUnit.__table__  # type: ignore[assignment]
-
-_STAMP_QUERY = (
-    select(
-        _TENANTS.c.id,
-        _TENANTS.c.key,
-        _TENANTS.c.namespace,
-        _TENANTS.c.config_version,
-        _TENANTS.c.security_version,
-        _TENANTS.c.created_at,
-        _UNITS.c.key.label("unit_key"),
-        _UNITS.c.path.label("unit_path"),
-    )
-    .select_from(
-        _TENANTS.outerjoin(
-            _UNITS, and_(_UNITS.c.id == bindparam("unit_id"), _UNITS.c.tenant_id == _TENANTS.c.id)
-        )
-    )
-    .where(_TENANTS.c.id == bindparam("tenant_id"))
+from crm_platform.runtime.record_reads import (
+    TENANT_QUERY,
+    OperationContext,
+    RecordReads,
+    as_record_id,
 )
 
 
@@ -78,7 +60,7 @@ def read_stamp(connection: Connection, tenant_id: int, unit_id: int) -> TenantSt
 
     A unit of another tenant, or none, is `RecordNotFound` (as `users.principal_of`).
     """
-    row = connection.execute(_STAMP_QUERY, {"tenant_id": tenant_id, "unit_id": unit_id}).first()
+    row = connection.execute(TENANT_QUERY, {"tenant_id": tenant_id, "unit_id": unit_id}).first()
     if row is None:
         raise InvalidOperation(f"tenant #{tenant_id} does not exist; sign in again")
     if row.unit_key is None:

@@ -68,8 +68,8 @@ _TENANTS: Table = Tenant.__table__  # type: ignore[assignment]
 _UNITS: Table = OrgUnit.__table__  # type: ignore[assignment]
 
 # The one query every operation starts with: the tenant's namespace and versions, and the
-# key of the principal's unit (which configuration layer applies), in one round trip.
-_TENANT_QUERY = (
+# key and path of the principal's unit (which configuration layers apply), in one round trip.
+TENANT_QUERY = (
     select(
         _TENANTS.c.id,
         _TENANTS.c.key,
@@ -78,6 +78,7 @@ _TENANT_QUERY = (
         _TENANTS.c.security_version,
         _TENANTS.c.created_at,
         _UNITS.c.key.label("unit_key"),
+        _UNITS.c.path.label("unit_path"),
     )
     .select_from(
         _TENANTS.outerjoin(
@@ -223,7 +224,7 @@ class RecordReads:
 
     def _tenant(self, connection: Connection, principal: Principal) -> tuple[TenantState, Any]:
         row = connection.execute(
-            _TENANT_QUERY, {"tenant_id": principal.tenant_id, "unit_id": principal.unit_id}
+            TENANT_QUERY, {"tenant_id": principal.tenant_id, "unit_id": principal.unit_id}
         ).first()
         if row is None:
             raise InvalidOperation(

@@ -83,6 +83,26 @@ def _stamp_new(values: dict[str, Any], now: datetime, actor: int | None) -> None
     )
 
 
+def _created_events(
+    ctx: OperationContext,
+    ids: Sequence[int],
+    prepared: Sequence[Mapping[str, Any]],
+    actor: int | None,
+) -> list[RecordEvent]:
+    """A ``created`` event per new record, naming the fields it was given."""
+    return [
+        RecordEvent(
+            "created",
+            ctx.tenant.id,
+            ctx.entity.key,
+            record_id,
+            tuple(k for k, v in values.items() if v is not None),
+            actor,
+        )
+        for record_id, values in zip(ids, prepared, strict=True)
+    ]
+
+
 class RecordService(RecordDescriptions):
     """Create, read, update, delete, restore, list, count, bulk-create and audit records."""
 
@@ -92,7 +112,7 @@ class RecordService(RecordDescriptions):
         self, principal: Principal, entity_key: str, values: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Validate and insert one record; returns it as the principal may see it."""
-        return self._bulk(principal, entity_key, [values], single=True)[0]
+        return self._create(principal, entity_key, values)
 
     def bulk_create(
         self, principal: Principal, entity_key: str, rows: Iterable[Mapping[str, Any]]
@@ -166,101 +186,57 @@ class RecordService(RecordDescriptions):
                 )
                 ids.extend(part_ids)
                 if wants_events:
-                    events.extend(
-                        RecordEvent(
-                            "created",
-                            ctx.tenant.id,
-                            entity_key,
-                            record_id,
-                            tuple(k for k, v in values.items() if v is not None),
-                            actor,
-                        )
-                        for record_id, values in zip(part_ids, prepared, strict=True)
-                    )
+                    events.extend(_created_events(ctx, part_ids, prepared, actor))
             if errors:
                 raise RecordInvalid(entity_key, errors)
         self.events.publish_all(events)
         return ids
 
-    def _bulk(
-        self,
-        principal: Principal,
-        entity_key: str,
-        rows: Sequence[Mapping[str, Any]],
-        *,
-        single: bool,
-        chunk: int = 1000,
-    ) -> list[dict[str, Any]]:
-        if not rows:
-            return []
-        events: list[RecordEvent] = []
+    def _create(
+        self, principal: Principal, entity_key: str, given: Mapping[str, Any]
+    ) -> dict[str, Any]:
         with self._transaction(entity_key, "create") as connection:
             ctx = self._context(connection, principal, entity_key)
             now = utc_now()
             prepared, errors = validate_rows(
-                ctx, rows, partial=False, single=single, defaults=self._defaults(ctx)
+                ctx, [given], partial=False, single=True, defaults=self._defaults(ctx)
             )
-            column_rows = [to_columns(ctx.shape, values) for values in prepared]
-            self._check_ownership(ctx, prepared, rows, errors, single=single)
-            check_references(ctx, column_rows, errors, single=single)
-            check_unique(ctx, column_rows, errors, single=single)
+            values = prepared[0]
+            columns = to_columns(ctx.shape, values)
+            self._check_ownership(ctx, prepared, [given], errors, single=True)
+            check_references(ctx, [columns], errors, single=True)
+            check_unique(ctx, [columns], errors, single=True)
             if errors:
                 raise RecordInvalid(entity_key, errors)
             actor = principal.user_id
-            for values in column_rows:
-                _stamp_new(values, now, actor)
+            _stamp_new(columns, now, actor)
             try:
-                if single:
-                    ids = [self._insert_one(ctx, column_rows[0])]
-                    audit.append(
-                        connection,
-                        tenant_id=ctx.tenant.id,
-                        entity=entity_key,
-                        record_id=ids[0],
-                        action=audit.CREATE,
-                        actor_id=actor,
-                        changes={k: (None, v) for k, v in prepared[0].items() if v is not None},
-                        at=now,
-                    )
-                else:
-                    ids = self._insert_many(ctx, column_rows, chunk)
-                    audit.append_many(
-                        connection,
-                        audit.bulk_entries(
-                            ctx.tenant.id,
-                            entity_key,
-                            actor,
-                            list(zip(ids, prepared, strict=True)),
-                            now,
-                        ),
-                    )
+                record_id = self._insert_one(ctx, columns)
+                audit.append(
+                    connection,
+                    tenant_id=ctx.tenant.id,
+                    entity=entity_key,
+                    record_id=record_id,
+                    action=audit.CREATE,
+                    actor_id=actor,
+                    changes={k: (None, v) for k, v in values.items() if v is not None},
+                    at=now,
+                )
             except IntegrityError as exc:
                 errors = ctx.shape.integrity_errors(exc, principal.locale)
                 raise RecordInvalid(entity_key, errors) from None
-            check_created_in_scope(ctx, ids, errors, single=single)
+            check_created_in_scope(ctx, [record_id], errors, single=True)
             if errors:
                 raise RecordInvalid(entity_key, errors)
-            created = []
-            for record_id, values in zip(ids, column_rows, strict=True):
-                if single:
-                    # Everything stored is known: no need to read the row back.
-                    row = dict.fromkeys(ctx.shape.reader(frozenset()).keys)
-                    row.update(values, id=record_id)
-                    created.append(self._present(ctx, _visible(row, ctx.hidden)))
-                else:
-                    created.append({"id": record_id})
-            if self.events.wants("created"):
-                events = [
-                    RecordEvent(
-                        "created",
-                        ctx.tenant.id,
-                        entity_key,
-                        record_id,
-                        tuple(k for k, v in values.items() if v is not None),
-                        actor,
-                    )
-                    for record_id, values in zip(ids, prepared, strict=True)
-                ]
+            # Everything stored is known: no need to read the row back.
+            row = dict.fromkeys(ctx.shape.reader(frozenset()).keys)
+            row.update(columns, id=record_id)
+            created = self._present(ctx, _visible(row, ctx.hidden))
+            events = (
+                _created_events(ctx, [record_id], prepared, actor)
+                if self.events.wants("created")
+                else []
+            )
         self.events.publish_all(events)
         return created
 
