@@ -22,12 +22,10 @@ from werkzeug.wrappers import Response
 
 from blueprints.context import UNIT_SESSION_KEY, db, remember_user
 from blueprints.i18n import LANGUAGES, SESSION_KEY, normalise_language
-from crm_platform.metadata.errors import UnknownTenant
-from crm_platform.runtime.errors import RecordNotFound
 from crm_platform.runtime.sign_in import Attempt, SignInLocked, sign_in
 from crm_platform.runtime.tables import User
-from crm_platform.runtime.tenants import get_tenant_by_id, list_tenants
-from crm_platform.runtime.users import get_user, set_locale
+from crm_platform.runtime.tenants import list_tenants
+from crm_platform.runtime.users import SessionUser, session_user, set_locale
 
 bp = Blueprint("auth", __name__)
 
@@ -57,8 +55,8 @@ class SignedInUser:
         return f"{self.tenant_id}:{self.user_id}"
 
     @classmethod
-    def of(cls, user: User, tenant_key: str) -> SignedInUser:
-        """Build from the core's user row."""
+    def of(cls, user: User | SessionUser, tenant_key: str) -> SignedInUser:
+        """Build from the core's user row (at sign-in) or session user (on every request)."""
         return cls(
             user_id=user.id,
             tenant_id=user.tenant_id,
@@ -81,17 +79,20 @@ def init_app(app: Flask) -> None:
 
 
 def _load_user(reference: str) -> SignedInUser | None:
+    """The session's user and tenant key in one row; None signs the session out.
+
+    A forged or stale reference (user or tenant gone) and a deactivated user
+    all end the session.
+    """
     try:
         tenant_id, user_id = (int(part) for part in reference.split(":", 1))
-        user = get_user(db(), tenant_id, user_id)
-        tenant = get_tenant_by_id(db(), tenant_id)
-    except (ValueError, RecordNotFound, UnknownTenant):
-        # A forged or stale reference (user or tenant gone) simply signs the session out.
+    except ValueError:
         return None
-    if not user.active:
+    found: SessionUser | None = session_user(db(), tenant_id, user_id)
+    if found is None or not found.active:
         return None
-    remember_user(user)
-    return SignedInUser.of(user, tenant.key)
+    remember_user(found)
+    return SignedInUser.of(found, found.tenant_key)
 
 
 @bp.get("/sign-in")

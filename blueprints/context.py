@@ -35,8 +35,7 @@ from crm_platform.runtime.record_capabilities import (
     read_stamp,
 )
 from crm_platform.runtime.records import RecordService
-from crm_platform.runtime.tables import User
-from crm_platform.runtime.users import get_user, may_administer, principal_of
+from crm_platform.runtime.users import UserIdentity, get_user, may_administer, principal_of
 from crm_platform.services import build_platform
 
 EXTENSION = "crm_platform"
@@ -91,7 +90,7 @@ def db() -> Connection:
     return connection
 
 
-def remember_user(user: User) -> None:
+def remember_user(user: UserIdentity) -> None:
     """Keep the user row the session loaded, so building the principal need not read it again."""
     g.crm_user = user
 
@@ -127,11 +126,11 @@ def current_principal() -> Principal:
         from blueprints.i18n import current_language
 
         language = current_language()
-        loaded: User | None = g.get("crm_user")
+        loaded: UserIdentity | None = g.get("crm_user")
         if loaded is None or loaded.id != current_user.user_id:
             # Signed in during this request: the session did not load the row.
             loaded = get_user(db(), current_user.tenant_id, current_user.user_id)
-        user: User = loaded
+        user: UserIdentity = loaded
         stamp = tenant_stamp()
         unit_id = stamp.unit_id if stamp.unit_id != user.primary_unit_id else None
         key: Hashable = (

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Connection, Table, case, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, case, delete, insert, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from crm_platform.metadata.tables import OrgUnit
+from crm_platform.metadata.tables import OrgUnit, Tenant
 from crm_platform.runtime.errors import InvalidOperation, RecordInvalid, RecordNotFound
 from crm_platform.runtime.principal import Principal, RoleGrant
 from crm_platform.runtime.search_text import (
@@ -36,6 +36,7 @@ USERS: Table = User.__table__  # type: ignore[assignment]
 MEMBERSHIPS: Table = UnitMembership.__table__  # type: ignore[assignment]
 ASSIGNMENTS: Table = RoleAssignment.__table__  # type: ignore[assignment]
 _UNITS: Table = OrgUnit.__table__  # type: ignore[assignment]
+_TENANTS: Table = Tenant.__table__  # type: ignore[assignment]
 
 PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - the name of a hash method, not a password
 """werkzeug's hash method spec; tests may set a cheaper one (``pbkdf2:sha256:1000``)."""
@@ -46,6 +47,59 @@ SUPPORTED_LOCALES: tuple[str, ...] = ("en", "zh-Hans", "zh-Hant")
 # and its timing does not reveal which accounts exist; one per method, made on first use.
 _DUMMY_HASHES: dict[str, str] = {}
 _NAMES_PER_QUERY = 500  # well under every database's limit of bound parameters
+# Statements run on every request, built once: constructing a select costs more than
+# running it on a small indexed table, and a reused statement keeps its cache key.
+_SESSION_USER = (
+    select(
+        USERS.c.id,
+        USERS.c.tenant_id,
+        _TENANTS.c.key,
+        USERS.c.email,
+        USERS.c.display_name,
+        USERS.c.locale,
+        USERS.c.primary_unit_id,
+        USERS.c.active,
+    )
+    .join(_TENANTS, _TENANTS.c.id == USERS.c.tenant_id)
+    .where(USERS.c.id == bindparam("user_id"), USERS.c.tenant_id == bindparam("tenant_id"))
+)
+_DISPLAY_NAMES = select(USERS.c.id, USERS.c.display_name).where(
+    USERS.c.tenant_id == bindparam("tenant_id"), USERS.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+class UserIdentity(Protocol):
+    """What building a principal needs of a user: a `User` row or a `SessionUser`."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def tenant_id(self) -> int: ...
+
+    @property
+    def locale(self) -> str: ...
+
+    @property
+    def primary_unit_id(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    """A user as a signed-in session needs them, with their tenant's key, read in one row.
+
+    The web layer loads it on every request, so it is a plain value from one
+    Core statement rather than ORM objects of the user and the tenant.
+    """
+
+    id: int
+    tenant_id: int
+    tenant_key: str
+    email: str
+    display_name: str
+    locale: str
+    primary_unit_id: int
+    active: bool
 
 
 def normalise_email(email: str) -> str:
@@ -116,6 +170,16 @@ def get_user(connection: Connection, tenant_id: int, user_id: int) -> User:
     if row is None:
         raise RecordNotFound("user", user_id)
     return user_from_row(row)
+
+
+def session_user(connection: Connection, tenant_id: int, user_id: int) -> SessionUser | None:
+    """The user with this id in this tenant with the tenant's key, or None if either is gone.
+
+    Inactive users are returned too (with ``active`` false): the caller decides
+    what an inactive account may do.
+    """
+    row = connection.execute(_SESSION_USER, {"user_id": user_id, "tenant_id": tenant_id}).first()
+    return None if row is None else SessionUser(*row)
 
 
 def find_user_by_email(connection: Connection, tenant_id: int, email: str) -> User | None:
@@ -300,11 +364,7 @@ def display_names(
     names: dict[int, str] = {}
     for start in range(0, len(wanted), _NAMES_PER_QUERY):
         chunk = wanted[start : start + _NAMES_PER_QUERY]
-        rows = connection.execute(
-            select(USERS.c.id, USERS.c.display_name).where(
-                USERS.c.tenant_id == tenant_id, USERS.c.id.in_(chunk)
-            )
-        )
+        rows = connection.execute(_DISPLAY_NAMES, {"tenant_id": tenant_id, "ids": chunk})
         names.update((user_id, name) for user_id, name in rows)
     return names
 
@@ -367,7 +427,10 @@ def principal_for(
 
 
 def principal_of(
-    connection: Connection, user: User, unit_id: int | None = None, locale: str | None = None
+    connection: Connection,
+    user: UserIdentity,
+    unit_id: int | None = None,
+    locale: str | None = None,
 ) -> Principal:
     """The principal of a user already read (as `principal_for`, without reading the user again)."""
     if unit_id is not None:

@@ -344,3 +344,55 @@ def test_administering_role_held_below_the_root_unit_does_not_administer(
     sign_in(client, acme.rep_a)
     assert client.get("/admin/").status_code == 404
     assert client.get("/designer/").status_code == 404
+
+
+def test_deactivated_user_is_signed_out_on_the_next_request(
+    client: FlaskClient, web_engine, acme: Org
+) -> None:
+    sign_in(client, acme.rep_a)
+    assert client.get("/").status_code == 200
+    with web_engine.begin() as connection:
+        users.set_active(connection, acme.user_ids["rep_a"], False)
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/sign-in")
+
+
+def test_session_naming_the_user_under_another_tenant_is_signed_out(
+    client: FlaskClient, web_engine, acme: Org
+) -> None:
+    from crm_platform.runtime.tenants import create_tenant
+
+    other = create_tenant(web_engine, "other", {"en": "Other"})
+    sign_in(client, acme.rep_a)
+    with client.session_transaction() as session:
+        session["_user_id"] = f"{other.id}:{acme.user_ids['rep_a']}"
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/sign-in")
+
+
+def test_session_of_a_dropped_tenant_is_signed_out(
+    client: FlaskClient, web_engine, acme: Org
+) -> None:
+    from crm_platform.runtime.tenants import drop_tenant
+
+    sign_in(client, acme.rep_a)
+    assert client.get("/").status_code == 200
+    drop_tenant(web_engine, "acme")
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/sign-in")
+
+
+@HTTP_ONLY
+@pytest.mark.parametrize("reference", ["7", "a:b", "1:2:3", ""])
+def test_malformed_session_reference_is_signed_out(
+    client: FlaskClient, acme: Org, reference: str
+) -> None:
+    sign_in(client, acme.rep_a)
+    with client.session_transaction() as session:
+        session["_user_id"] = reference
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/sign-in")

@@ -13,10 +13,10 @@ from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.users import principal_for
 from tests.web.conftest import Org, add_user, sign_in
 
-LIST_PAGE_STATEMENTS = 8
+LIST_PAGE_STATEMENTS = 7
 """The most one list page may run (transaction control aside), however many owners its rows have.
 
-As measured: the session's user and its tenant (flask-login's user loader), the
+As measured: the session's user with its tenant's key (flask-login's user loader), the
 request's one read of the tenant's versions with the unit worked at
 (`record_capabilities.read_stamp`), the page and its count, all the owners'
 names, the rows' one owning unit and the user's own unit (named in the unit
