@@ -2,8 +2,8 @@
 
 Names come from the core: referenced records' titles through the record service
 (so a user only learns titles of records they may read), users and units from
-the runtime. One query per referenced entity, one for all the users, and one per
-distinct unit not yet read in the request.
+the runtime. One query per referenced entity, one for all the users, and one for
+all the units not yet read in the request.
 
 A list page writes every value of a column the same way, so it asks for each
 column's formatter once (`column_formatter`) instead of dispatching on the field
@@ -21,13 +21,12 @@ from typing import Any
 from flask import current_app
 
 from blueprints.compiled_formats import date_formatter, datetime_formatter
-from blueprints.context import current_configuration, current_principal, db, services, unit
+from blueprints.context import current_configuration, current_principal, db, services, units
 from blueprints.fields import DISPLAY, Lookups, Show, display
 from blueprints.i18n import babel_locale, current_language
 from crm_platform.errors import CrmPlatformError
 from crm_platform.metadata.model import EntityDef, FieldDef, localize
 from crm_platform.runtime import regions
-from crm_platform.runtime.errors import RecordNotFound
 from crm_platform.runtime.users import display_names
 
 _LOOKUP_LIMIT = 500
@@ -54,6 +53,7 @@ def resolve(
     language = view.language
     wanted: dict[str, set[int]] = {}
     users: set[int] = set()
+    unit_ids: set[int] = set()
     for field_def in fields:
         ids = {int(row[field_def.key]) for row in rows if _is_id(row.get(field_def.key))}
         if not ids:
@@ -63,8 +63,15 @@ def resolve(
         elif field_def.type == "user":
             users.update(ids - view.lookups.users.keys())
         elif field_def.type == "org_unit":
-            for unit_id in ids - view.lookups.units.keys():
-                view.lookups.units[unit_id] = _unit_name(unit_id, language)
+            unit_ids.update(ids - view.lookups.units.keys())
+    if unit_ids:
+        # Every unit field of every row at once: a page names its owning units in one query.
+        found = units(unit_ids)
+        for unit_id in unit_ids:
+            named = found.get(unit_id)
+            view.lookups.units[unit_id] = (
+                localize(named.name, language) if named is not None else f"#{unit_id}"
+            )
     if users:
         # Every user field of every row at once: a page names its owners in one query.
         names = display_names(db(), principal.tenant_id, users)
@@ -197,13 +204,6 @@ _FORMATTERS: Mapping[str, Callable[[FieldDef, Show], Formatter]] = {
 def label(field_def: FieldDef) -> str:
     """A field's label in the request's language."""
     return localize(field_def.label, current_language())
-
-
-def _unit_name(unit_id: int, language: str) -> str:
-    try:
-        return localize(unit(unit_id).name, language)
-    except RecordNotFound:
-        return f"#{unit_id}"
 
 
 def _is_id(value: Any) -> bool:

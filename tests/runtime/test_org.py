@@ -249,3 +249,15 @@ def test_random_moves_keep_closure_paths_and_depths_consistent(engine: Engine) -
             assert row.path == "/" + "".join(f"{u}/" for u in chain)
             assert row.depth == len(chain) - 1
     assert 0 < refused < 25
+
+
+def test_get_units_reads_many_units_and_leaves_out_unknown_and_foreign_ids(tree) -> None:
+    connection, units = tree
+    wanted = [units.team, units.bu1, units.team, 999_999]
+    found = org.get_units(connection, units.tenant_id, wanted)
+    assert {unit_id: (unit.key, unit.name["en"]) for unit_id, unit in found.items()} == {
+        units.team: ("team", "Team"),
+        units.bu1: ("bu1", "BU 1"),
+    }
+    assert org.get_units(connection, units.tenant_id + 1, wanted) == {}  # another tenant's view
+    assert org.get_units(connection, units.tenant_id, []) == {}

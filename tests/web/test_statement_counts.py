@@ -14,13 +14,14 @@ from crm_platform.runtime.users import principal_for
 from tests.web.conftest import Org, add_user, sign_in
 
 LIST_PAGE_STATEMENTS = 7
-"""The most one list page may run (transaction control aside), however many owners its rows have.
+"""The most one list page may run (transaction control aside), however many owners and owning
+units its rows have.
 
 As measured: the session's user with its tenant's key (flask-login's user loader), the
 request's one read of the tenant's versions with the unit worked at
 (`record_capabilities.read_stamp`), the page and its count, all the owners'
-names, the rows' one owning unit and the user's own unit (named in the unit
-filter). The configuration, the principal's roles and memberships, the
+names, all the rows' owning units, and the user's own unit (named in the unit
+filter) when no row is owned there. The configuration, the principal's roles and memberships, the
 capabilities of every entity and the administrator check are answered from
 caches keyed by the versions that read returned (`blueprints.context`).
 """
@@ -72,4 +73,28 @@ def test_list_page_statements_do_not_grow_with_the_owners_on_the_page(
     text = page.get_data(as_text=True)
     assert all(f">Sigma {n}<" in text for n in range(PAGE_SIZE))
     assert all(f"Seller {n}" in text for n in range(PAGE_SIZE))  # every owner named
+    assert len(seen) <= LIST_PAGE_STATEMENTS, "\n".join(" ".join(s.split())[:150] for s in seen)
+
+
+def test_list_page_names_every_owning_unit_on_the_page_in_one_statement(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    units = (acme.branch_a, acme.branch_b, acme.bu, acme.branch_a, acme.branch_b)
+    with published.engine.begin() as connection:
+        owners = [
+            add_user(connection, acme.tenant_id, f"seller{n}@acme.cn", f"Seller {n}", unit_id)
+            for n, unit_id in enumerate(units)
+        ]
+    for n, owner in enumerate(owners):
+        _create_owned_by(published, owner, f"Tau {n}")
+    sign_in(client, acme.bu_head)
+    client.get("/r/account/")  # warm the process's caches (configuration, compiled access)
+
+    with statements(published.engine) as seen:
+        page = client.get("/r/account/")
+
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert all(f">Tau {n}<" in text for n in range(PAGE_SIZE))
+    assert all(name in text for name in ("Branch A", "Branch B", "BU East"))
     assert len(seen) <= LIST_PAGE_STATEMENTS, "\n".join(" ".join(s.split())[:150] for s in seen)
