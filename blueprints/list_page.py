@@ -104,6 +104,7 @@ def list_records(entity: str) -> str:
     principal = current_principal()
     service = services().records
     search = wanted.search or None
+    fields = columns_of(entity_def, view, caps.field_levels)
     try:
         page = service.list(
             principal,
@@ -113,6 +114,7 @@ def list_records(entity: str) -> str:
             sort=wanted.service_sort(view),
             page_size=view.page_size if view is not None else 50,
             cursor=wanted.cursor,
+            fields=tuple(f.key for f in fields),  # what the page shows, not every column
         )
         count = service.count(principal, entity, filter=condition, search=search, cap=COUNT_CAP)
     except (InvalidOperation, ConditionError) as problem:
@@ -121,7 +123,6 @@ def list_records(entity: str) -> str:
             "error",
         )
         page, count = Page([], None, None), Count(0, True)
-    fields = columns_of(entity_def, view, caps.field_levels)
     values = show()
     resolve(values, entity_def, page.rows, [f.key for f in fields])
     language = values.language

@@ -225,6 +225,10 @@ class RowReader:
         return records
 
 
+_MAX_READERS = 256
+"""Readers kept per entity shape: every hidden set times every field set lists ask for."""
+
+
 @dataclass(frozen=True)
 class EntityShape:
     """How an entity's records map onto its table, computed once per (table, entity)."""
@@ -236,7 +240,9 @@ class EntityShape:
     datetimes: tuple[str, ...]
     unique: tuple[str, ...]
     naive_datetimes: bool = True
-    _readers: dict[frozenset[str], RowReader] = field(default_factory=dict, compare=False)
+    _readers: dict[tuple[frozenset[str], frozenset[str] | None], RowReader] = field(
+        default_factory=dict, compare=False
+    )
 
     @cached_property
     def sortable(self) -> frozenset[str]:
@@ -265,24 +271,34 @@ class EntityShape:
         types = {k: t for k, t in self._types.items() if k not in hidden}
         return {key: self.table.c[key] for key in types}, types
 
-    def reader(self, hidden: frozenset[str]) -> RowReader:
-        """How to select and read rows without the `hidden` fields (cached per hidden set)."""
-        reader = self._readers.get(hidden)
+    def reader(self, hidden: frozenset[str], fields: frozenset[str] | None = None) -> RowReader:
+        """How to select and read rows without the `hidden` fields (cached per hidden set).
+
+        `fields` narrows the read to those field keys (a list showing a few
+        columns need not fetch and convert the rest); the system columns are
+        always read, and hidden fields stay out even when named. Readers are
+        cached per (hidden, fields), so the statements built on a reader, which
+        the record service caches by the reader's identity, stay distinct.
+        """
+        key = (hidden, fields)
+        reader = self._readers.get(key)
         if reader is None:
             names = list(SYSTEM_COLUMN_NAMES)
-            for key in self.fields:
-                if key in hidden:
+            for name in self.fields:
+                if name in hidden or (fields is not None and name not in fields):
                     continue
-                names.append(key)
-                if key in self.money:
-                    names.append(key + CURRENCY_SUFFIX)
+                names.append(name)
+                if name in self.money:
+                    names.append(name + CURRENCY_SUFFIX)
             reader = RowReader(
                 columns=tuple(self.table.c[name] for name in names),
                 keys=tuple(names),
-                money=tuple(key for key in self.money if key not in hidden),
+                money=tuple(name for name in self.money if name in names),
                 datetimes=self.datetimes if self.naive_datetimes else (),
             )
-            self._readers[hidden] = reader
+            if len(self._readers) >= _MAX_READERS:
+                self._readers.clear()  # callers naming ever new field sets cannot grow it
+            self._readers[key] = reader
         return reader
 
     def visible_columns(self, hidden: frozenset[str]) -> tuple[Any, ...]:

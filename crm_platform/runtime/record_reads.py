@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from crm_platform.db import READ_STATEMENTS
 from crm_platform.metadata.conditions import ConditionContext, compile_condition
-from crm_platform.metadata.field_types import FIELD_TYPES
+from crm_platform.metadata.field_types import FIELD_TYPES, SYSTEM_FIELDS
 from crm_platform.metadata.model import Configuration, EntityDef
 from crm_platform.metadata.tables import OrgUnit, Tenant
 from crm_platform.runtime import audit
@@ -451,15 +451,25 @@ class RecordReads:
         sort: Sequence[tuple[str, str]] | None = None,
         page_size: int = 50,
         cursor: str | None = None,
+        fields: Sequence[str] | None = None,
     ) -> Page:
         """One page of live records, by keyset over `sort` (+ id), as the principal may see them.
 
         `filter` is a condition-language tree; `search` matches the entity's text
         search fields; `sort` names indexed fields only. Pass a page's `next_cursor`
         or `prev_cursor` back as `cursor` to move; a cursor only fits its own sort.
+        `fields` (field keys) narrows what each record holds to those fields, the
+        sort's and the system columns, for pages that show a few columns of many;
+        hidden fields stay out, and a key the entity does not have is refused.
         """
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidOperation(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        if isinstance(fields, str):
+            raise InvalidOperation(
+                f"fields of a {entity_key} list must be a sequence of field keys, "
+                f"not the string {fields!r}"
+            )
+        wanted = frozenset(fields) if fields is not None else None
 
         def run(ctx: OperationContext) -> tuple[Any, Any]:
             allowed = ctx.shape.sortable - ctx.hidden
@@ -468,7 +478,12 @@ class RecordReads:
             values: list[Any] = []
             if cursor is not None:
                 values, backwards = decode_cursor(entity_key, keys, cursor)
-            reader = ctx.shape.reader(ctx.hidden)
+            narrowed = None
+            if wanted is not None:
+                _check_fields(ctx.shape, wanted)
+                # The cursor is made from the last row's sort values, so they are always read.
+                narrowed = wanted | {key.name for key in keys}
+            reader = ctx.shape.reader(ctx.hidden, narrowed)
             predicate = ctx.access.predicate("read")
             if filter is None and not (search and search.strip()):
                 predicate = self._walks.predicate(
@@ -646,6 +661,16 @@ class RecordReads:
         if not hidden and not masked:
             return entries
         return [_filter_entry(entry, ctx, hidden, masked) for entry in entries]
+
+
+def _check_fields(shape: EntityShape, wanted: frozenset[str]) -> None:
+    """Refuse field keys the entity does not have, naming every one of them."""
+    unknown = sorted(key for key in wanted if key not in shape.fields and key not in SYSTEM_FIELDS)
+    if unknown:
+        raise InvalidOperation(
+            f"{shape.entity.key} has no field {', '.join(map(repr, unknown))} to list; "
+            f"its fields are {', '.join(shape.fields)}"
+        )
 
 
 def as_record_id(entity_key: str, record_id: Any) -> int:

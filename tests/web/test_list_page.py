@@ -13,6 +13,7 @@ from blueprints.navigation import list_urls
 from crm_platform.runtime.records import RecordService
 from tests.web.conftest import HTTP_ONLY, Org, sign_in
 from tests.web.test_records import create, text
+from tests.web.test_statement_counts import statements
 
 
 def test_rows_link_their_title_to_the_record_page(
@@ -59,3 +60,19 @@ def test_links_built_from_one_url_are_the_ones_url_for_builds(app: Flask) -> Non
         assert record_url_prefix("account") + "42" == url_for(
             "records.show_record", entity="account", record_id=42
         )
+
+
+def test_list_page_reads_only_the_columns_it_shows(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    create(published, acme, "rep_a", name="Omega", lost_reason="price", employees=12)
+    sign_in(client, acme.rep_a)
+    client.get("/r/account/")  # warm the caches, so the page's own SELECT is all that reads rows
+
+    with statements(published.engine) as seen:
+        listing = text(client.get("/r/account/"))
+
+    assert ">Omega<" in listing
+    page = next(sql for sql in seen if "ORDER BY" in sql and "account" in sql)
+    assert "uscc" in page and "owning_unit_id" in page  # a column it shows, a system column
+    assert "lost_reason" not in page and "employees" not in page and "notes" not in page
