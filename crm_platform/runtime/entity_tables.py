@@ -405,7 +405,7 @@ def _wanted_elements(index: Index) -> list[str]:
         if column is not None:
             elements.append(f"{column.name} desc")
         else:
-            elements.append(str(expression.name))
+            elements.append(str(getattr(expression, "name", expression)))
     return elements
 
 

@@ -43,9 +43,11 @@ if TYPE_CHECKING:
 
 CLOSURE: Table = OrgUnitClosure.__table__  # type: ignore[assignment]
 
-Privilege = Literal["read", "update", "delete", "export"]
+Privilege = Literal["create", "read", "update", "delete", "export"]
+"""What a row predicate can be asked for; ``create`` checks rows just inserted."""
 FieldLevel = Literal["hidden", "masked", "read", "edit"]
 PRIVILEGES: tuple[Privilege, ...] = ("read", "update", "delete", "export")
+"""The privileges a read of existing rows can be scoped by."""
 FIELD_LEVELS: tuple[FieldLevel, ...] = ("hidden", "masked", "read", "edit")
 
 
