@@ -153,7 +153,10 @@ class RecordDescriptions(RecordReads):
         if stamp is not None:
             _check_stamp(principal, stamp)
             # What `_context` remembers after reading the tenant state itself.
-            self._tenants[(principal.tenant_id, principal.unit_id)] = (stamp.tenant, stamp.unit_key)
+            self._tenants[(principal.tenant_id, principal.unit_id)] = (
+                stamp.tenant,
+                (stamp.unit_key, stamp.unit_path),
+            )
         with self._transaction("*", "read", read_only=True) as connection:
             for key in entity_keys:
                 # The first context reads the tenant state unless stamped; the rest reuse it.

@@ -88,6 +88,9 @@ TENANT_QUERY = (
     .where(_TENANTS.c.id == bindparam("tenant_id"))
 )
 
+WorkingUnit = tuple[str | None, str | None]
+"""The key and path of the unit a principal works at: which configuration layers apply."""
+
 
 _STAMP_COLUMNS = (
     select(_TENANTS.c.config_version)
@@ -176,7 +179,7 @@ class RecordReads:
         self.events = events
         self.dialect = engine.dialect.name
         self._configs: dict[tuple[Any, ...], Configuration] = {}
-        self._tenants: dict[tuple[int, int | None], tuple[TenantState, str | None]] = {}
+        self._tenants: dict[tuple[int, int | None], tuple[TenantState, WorkingUnit]] = {}
         self._statements: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
         self._walks = SortWalkChooser()
         self._lock = threading.Lock()
@@ -208,21 +211,28 @@ class RecordReads:
 
     # -- context ---------------------------------------------------------------------------------
 
-    def _configuration(self, tenant: TenantState, unit_key: str | None) -> Configuration:
-        key = (tenant.id, tenant.created_at, tenant.config_version, unit_key)
+    def _configuration(self, tenant: TenantState, unit: WorkingUnit | str) -> Configuration:
+        """The configuration at `unit` (or `PHYSICAL`), cached per tenant version and unit path.
+
+        The path is part of the key: a unit moved under another parent gets the
+        layers of its new ancestors, though no configuration was published.
+        """
+        key = (tenant.id, tenant.created_at, tenant.config_version, unit)
         config = self._configs.get(key)
         if config is None:
-            if unit_key == PHYSICAL:
+            if unit == PHYSICAL:
                 config = self.store.physical(tenant.key)
             else:
-                config = self.store.effective(tenant.key, unit_key)
+                config = self.store.effective(tenant.key, unit[0])
             with self._lock:
                 for old in [k for k in self._configs if k[0] == tenant.id and k[1:3] != key[1:3]]:
                     del self._configs[old]
                 self._configs[key] = config
         return config
 
-    def _tenant(self, connection: Connection, principal: Principal) -> tuple[TenantState, Any]:
+    def _tenant(
+        self, connection: Connection, principal: Principal
+    ) -> tuple[TenantState, WorkingUnit]:
         row = connection.execute(
             TENANT_QUERY, {"tenant_id": principal.tenant_id, "unit_id": principal.unit_id}
         ).first()
@@ -238,7 +248,7 @@ class RecordReads:
             security_version=row.security_version,
             created_at=row.created_at,
         )
-        return state, row.unit_key
+        return state, (row.unit_key, row.unit_path)
 
     def _context(
         self,
@@ -257,12 +267,12 @@ class RecordReads:
         """
         remembered = self._tenants.get((principal.tenant_id, principal.unit_id))
         if speculative and remembered is not None:
-            tenant, unit_key = remembered
+            tenant, unit = remembered
         else:
-            tenant, unit_key = self._tenant(connection, principal)
-            self._tenants[(principal.tenant_id, principal.unit_id)] = (tenant, unit_key)
+            tenant, unit = self._tenant(connection, principal)
+            self._tenants[(principal.tenant_id, principal.unit_id)] = (tenant, unit)
             speculative = False
-        config = self._configuration(tenant, unit_key)
+        config = self._configuration(tenant, unit)
         entity = config.entity(entity_key)
         physical = self._configuration(tenant, PHYSICAL)
         tables = self.tables.for_tenant(tenant, self.dialect, physical)
