@@ -16,6 +16,7 @@ from blueprints.context import (
     current_configuration,
     current_principal,
     unit,
+    units,
 )
 from blueprints.i18n import current_language
 from crm_platform.metadata.model import localize
@@ -51,10 +52,11 @@ def my_units() -> list[UnitChoice]:
             )
         )
         language = current_language()
+        found_units = units(ids)  # one query for all of them
         g.crm_my_units = [
             UnitChoice(
                 unit_id,
-                localize(unit(unit_id).name, language),
+                localize((found_units.get(unit_id) or unit(unit_id)).name, language),
                 unit_id == principal.unit_id,
             )
             for unit_id in ids

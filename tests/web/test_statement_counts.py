@@ -98,3 +98,17 @@ def test_list_page_names_every_owning_unit_on_the_page_in_one_statement(
     assert all(f">Tau {n}<" in text for n in range(PAGE_SIZE))
     assert all(name in text for name in ("Branch A", "Branch B", "BU East"))
     assert len(seen) <= LIST_PAGE_STATEMENTS, "\n".join(" ".join(s.split())[:150] for s in seen)
+
+
+def test_the_unit_choice_names_all_the_users_units_in_one_statement(
+    client: FlaskClient, acme: Org, published: RecordService
+) -> None:
+    sign_in(client, acme.matrix)  # holds roles at several units: the page offers a choice
+    client.get("/r/account/")
+
+    with statements(published.engine) as seen:
+        page = client.get("/r/account/")
+
+    assert page.status_code == 200
+    unit_reads = [sql for sql in seen if "FROM org_units" in sql]
+    assert len(unit_reads) <= 1, "\n".join(" ".join(s.split())[:150] for s in unit_reads)
