@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from flask import Blueprint, jsonify, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -56,26 +59,22 @@ def index() -> Response:
 def region_children() -> Response:
     """The divisions directly under ?parent= (the provinces without it), labelled."""
     parent = request.args.get("parent") or None
-    language = current_language()
-    return jsonify(
-        regions=[
-            {"code": item.code, "label": item.label(language), "level": item.level}
-            for item in regions.children(parent)
-        ]
-    )
+    return jsonify(regions=_regions(regions.children(parent)))
 
 
 @bp.get("/regions/<code>/path")
 @login_required
 def region_path(code: str) -> Response:
     """The chain from the province down to `code` (empty for an unknown code)."""
+    return jsonify(path=_regions(regions.path(code)))
+
+
+def _regions(items: Iterable[Any]) -> list[dict[str, Any]]:
+    """Regions as the region picker reads them, labelled in the user's language."""
     language = current_language()
-    return jsonify(
-        path=[
-            {"code": item.code, "label": item.label(language), "level": item.level}
-            for item in regions.path(code)
-        ]
-    )
+    return [
+        {"code": item.code, "label": item.label(language), "level": item.level} for item in items
+    ]
 
 
 @bp.get("/lookup/<entity>")

@@ -191,12 +191,8 @@ def search_units(
     named = {row.id: localize(row.name, language) for row in rows}
     missing = {unit_id for chain in chains.values() for unit_id in chain} - named.keys()
     if missing:
-        found = connection.execute(
-            select(UNITS.c.id, UNITS.c.name).where(
-                UNITS.c.tenant_id == tenant_id, UNITS.c.id.in_(sorted(missing))
-            )
-        )
-        named.update((unit_id, localize(name, language)) for unit_id, name in found)
+        found = get_units(connection, tenant_id, missing)
+        named.update((unit_id, localize(unit.name, language)) for unit_id, unit in found.items())
     return [
         UnitMatch(
             row.id,

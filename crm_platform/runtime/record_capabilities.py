@@ -18,10 +18,10 @@ from crm_platform.runtime.errors import InvalidOperation, RecordNotFound
 from crm_platform.runtime.policy import FieldLevel, TenantState
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.record_reads import (
-    TENANT_QUERY,
     OperationContext,
     RecordReads,
     as_record_id,
+    read_tenant,
 )
 
 
@@ -60,20 +60,10 @@ def read_stamp(connection: Connection, tenant_id: int, unit_id: int) -> TenantSt
 
     A unit of another tenant, or none, is `RecordNotFound` (as `users.principal_of`).
     """
-    row = connection.execute(TENANT_QUERY, {"tenant_id": tenant_id, "unit_id": unit_id}).first()
-    if row is None:
-        raise InvalidOperation(f"tenant #{tenant_id} does not exist; sign in again")
-    if row.unit_key is None:
+    tenant, (unit_key, unit_path) = read_tenant(connection, tenant_id, unit_id)
+    if unit_key is None or unit_path is None:
         raise RecordNotFound("org_unit", unit_id)
-    tenant = TenantState(
-        id=row.id,
-        key=row.key,
-        namespace=row.namespace,
-        config_version=row.config_version,
-        security_version=row.security_version,
-        created_at=row.created_at,
-    )
-    return TenantStamp(tenant, unit_id, row.unit_key, row.unit_path)
+    return TenantStamp(tenant, unit_id, unit_key, unit_path)
 
 
 @dataclass(frozen=True)

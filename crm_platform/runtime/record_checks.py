@@ -313,11 +313,7 @@ class EntityShape:
                 amount = record[key]
                 currency = record.pop(key + CURRENCY_SUFFIX, None)
                 record[key] = None if amount is None else {"amount": amount, "currency": currency}
-        for key in self.datetimes:
-            value = record.get(key)
-            # SQLite keeps date-times without an offset; every stored one is UTC.
-            if value is not None and value.tzinfo is None:
-                record[key] = value.replace(tzinfo=UTC)
+        # Date-times are aware already: rows are read through `RowReader.select`.
         return record
 
     def stored_columns(self, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -619,14 +615,7 @@ def check_created_in_scope(
     if not ids:
         return
     table = ctx.table
-    inside: set[int] = set()
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = list(ids[start : start + _IN_CHUNK])
-        inside.update(
-            ctx.connection.execute(
-                select(table.c.id).where(table.c.id.in_(chunk), ctx.access.predicate("create"))
-            ).scalars()
-        )
+    inside = _existing(ctx.connection, table.c.id, set(ids), ctx.access.predicate("create"))
     text = message("outside_create_scope", ctx.principal.locale)
     for index, record_id in enumerate(ids, offset):
         if record_id not in inside:

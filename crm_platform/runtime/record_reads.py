@@ -69,7 +69,7 @@ _UNITS: Table = OrgUnit.__table__  # type: ignore[assignment]
 
 # The one query every operation starts with: the tenant's namespace and versions, and the
 # key and path of the principal's unit (which configuration layers apply), in one round trip.
-TENANT_QUERY = (
+_TENANT_QUERY = (
     select(
         _TENANTS.c.id,
         _TENANTS.c.key,
@@ -90,6 +90,24 @@ TENANT_QUERY = (
 
 WorkingUnit = tuple[str | None, str | None]
 """The key and path of the unit a principal works at: which configuration layers apply."""
+
+
+def read_tenant(
+    connection: Connection, tenant_id: int, unit_id: int | None
+) -> tuple[TenantState, WorkingUnit]:
+    """The tenant's state and the key and path of `unit_id` (None, None if not in it), at once."""
+    row = connection.execute(_TENANT_QUERY, {"tenant_id": tenant_id, "unit_id": unit_id}).first()
+    if row is None:
+        raise InvalidOperation(f"tenant #{tenant_id} does not exist; sign in again")
+    state = TenantState(
+        id=row.id,
+        key=row.key,
+        namespace=row.namespace,
+        config_version=row.config_version,
+        security_version=row.security_version,
+        created_at=row.created_at,
+    )
+    return state, (row.unit_key, row.unit_path)
 
 
 _STAMP_COLUMNS = (
@@ -233,22 +251,7 @@ class RecordReads:
     def _tenant(
         self, connection: Connection, principal: Principal
     ) -> tuple[TenantState, WorkingUnit]:
-        row = connection.execute(
-            TENANT_QUERY, {"tenant_id": principal.tenant_id, "unit_id": principal.unit_id}
-        ).first()
-        if row is None:
-            raise InvalidOperation(
-                f"the principal's tenant #{principal.tenant_id} does not exist; sign in again"
-            )
-        state = TenantState(
-            id=row.id,
-            key=row.key,
-            namespace=row.namespace,
-            config_version=row.config_version,
-            security_version=row.security_version,
-            created_at=row.created_at,
-        )
-        return state, (row.unit_key, row.unit_path)
+        return read_tenant(connection, principal.tenant_id, principal.unit_id)
 
     def _context(
         self,

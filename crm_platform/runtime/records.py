@@ -108,12 +108,6 @@ class RecordService(RecordDescriptions):
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def create(
-        self, principal: Principal, entity_key: str, values: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Validate and insert one record; returns it as the principal may see it."""
-        return self._create(principal, entity_key, values)
-
     def bulk_create(
         self, principal: Principal, entity_key: str, rows: Iterable[Mapping[str, Any]]
     ) -> BulkResult:
@@ -166,7 +160,7 @@ class RecordService(RecordDescriptions):
                 for values in column_rows:
                     _stamp_new(values, now, actor)
                 try:
-                    part_ids = self._insert_many(ctx, column_rows, chunk)
+                    part_ids = self._insert_many(ctx, column_rows)
                 except IntegrityError as exc:
                     raise RecordInvalid(
                         entity_key, ctx.shape.integrity_errors(exc, principal.locale)
@@ -192,18 +186,19 @@ class RecordService(RecordDescriptions):
         self.events.publish_all(events)
         return ids
 
-    def _create(
-        self, principal: Principal, entity_key: str, given: Mapping[str, Any]
+    def create(
+        self, principal: Principal, entity_key: str, values: Mapping[str, Any]
     ) -> dict[str, Any]:
+        """Validate and insert one record; returns it as the principal may see it."""
         with self._transaction(entity_key, "create") as connection:
             ctx = self._context(connection, principal, entity_key)
             now = utc_now()
             prepared, errors = validate_rows(
-                ctx, [given], partial=False, single=True, defaults=self._defaults(ctx)
+                ctx, [values], partial=False, single=True, defaults=self._defaults(ctx)
             )
-            values = prepared[0]
-            columns = to_columns(ctx.shape, values)
-            self._check_ownership(ctx, prepared, [given], errors, single=True)
+            normalized = prepared[0]
+            columns = to_columns(ctx.shape, normalized)
+            self._check_ownership(ctx, prepared, [values], errors, single=True)
             check_references(ctx, [columns], errors, single=True)
             check_unique(ctx, [columns], errors, single=True)
             if errors:
@@ -219,7 +214,7 @@ class RecordService(RecordDescriptions):
                     record_id=record_id,
                     action=audit.CREATE,
                     actor_id=actor,
-                    changes={k: (None, v) for k, v in values.items() if v is not None},
+                    changes={k: (None, v) for k, v in normalized.items() if v is not None},
                     at=now,
                 )
             except IntegrityError as exc:
@@ -244,9 +239,7 @@ class RecordService(RecordDescriptions):
         statement = ctx.table.insert().returning(ctx.table.c.id)
         return int(ctx.connection.execute(statement, values).scalar_one())
 
-    def _insert_many(
-        self, ctx: OperationContext, rows: list[dict[str, Any]], chunk: int
-    ) -> list[int]:
+    def _insert_many(self, ctx: OperationContext, rows: list[dict[str, Any]]) -> list[int]:
         """Insert rows with ids allocated up front, so the driver's plain executemany applies.
 
         RETURNING over many rows makes SQLite insert one row per statement and
@@ -295,8 +288,7 @@ class RecordService(RecordDescriptions):
                     for value, process in zip(values, processors, strict=True)
                 )
             )
-        for start in range(0, len(params), chunk):
-            connection.exec_driver_sql(sql, params[start : start + chunk])
+        connection.exec_driver_sql(sql, params)
         return ids
 
     def _defaults(self, ctx: OperationContext) -> dict[str, Any]:
