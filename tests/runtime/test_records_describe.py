@@ -2,66 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Connection, Table, false
 
-from crm_platform.metadata.model import Configuration, EntityDef
 from crm_platform.runtime.errors import InvalidOperation, RecordNotFound
-from crm_platform.runtime.policy import (
-    EntityAccess,
-    FieldLevel,
-    Privilege,
-    TenantState,
-    UnitSubtreePolicy,
-)
-from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.records import RecordService
+from tests.runtime.profiled_policy import ProfiledPolicy
 from tests.runtime.records_world import DATABASES, World, open_world, tag
 
 ALL = {"create", "read", "update", "delete", "assign", "share", "export"}
-
-
-@dataclass(frozen=True)
-class _ReadOnlyAccess:
-    """Unit-subtree reads and exports; nothing else; `city` masked, `secret` hidden."""
-
-    inner: EntityAccess
-    field_levels: Mapping[str, FieldLevel]
-
-    def predicate(self, privilege: Privilege) -> Any:
-        return self.inner.predicate(privilege) if privilege in ("read", "export") else false()
-
-    def can_create_in(self, unit_id: int | None) -> bool:
-        return False
-
-    def can_assign_to(self, unit_id: int | None) -> bool:
-        return False
-
-    def mask(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: "***" if k == "city" and v is not None else v for k, v in row.items()}
-
-
-class _ReadOnlyPolicy:
-    def __init__(self) -> None:
-        self.inner = UnitSubtreePolicy()
-
-    def compile(
-        self,
-        connection: Connection,
-        tenant: TenantState,
-        principal: Principal,
-        entity: EntityDef,
-        table: Table,
-        config: Configuration,
-    ) -> EntityAccess:
-        access = self.inner.compile(connection, tenant, principal, entity, table, config)
-        if principal.is_system:
-            return access
-        return _ReadOnlyAccess(access, {"city": "masked", "secret": "hidden"})
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -71,7 +21,7 @@ def world(request, tmp_path_factory) -> Iterator[World]:
 
 @pytest.fixture
 def read_only(world: World) -> RecordService:
-    return world.with_policy(_ReadOnlyPolicy())
+    return world.with_policy(ProfiledPolicy({"city": "masked", "secret": "hidden"}, read_only=True))
 
 
 def _account(world: World) -> int:

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Table
 
-from crm_platform.metadata.model import Configuration, EntityDef
 from crm_platform.runtime.entity_tables import SYSTEM_COLUMN_NAMES, build_tables
 from crm_platform.runtime.errors import InvalidOperation
-from crm_platform.runtime.policy import (
-    EntityAccess,
-    FieldLevel,
-    Privilege,
-    TenantState,
-    UnitSubtreePolicy,
-)
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.record_checks import shape_of
 from crm_platform.runtime.records import Page
+from tests.runtime.profiled_policy import ProfiledPolicy
 from tests.runtime.records_world import DATABASES, World, open_world, tag
 
 SYSTEM = frozenset(SYSTEM_COLUMN_NAMES)
@@ -31,45 +22,6 @@ SYSTEM = frozenset(SYSTEM_COLUMN_NAMES)
 @pytest.fixture(scope="module", params=DATABASES)
 def world(request, tmp_path_factory) -> Iterator[World]:
     yield from open_world(request, tmp_path_factory)
-
-
-@dataclass(frozen=True)
-class _FieldSecuredAccess:
-    """The unit-subtree access with `city` masked and `secret` hidden."""
-
-    inner: EntityAccess
-    field_levels: Mapping[str, FieldLevel]
-
-    def predicate(self, privilege: Privilege) -> Any:
-        return self.inner.predicate(privilege)
-
-    def can_create_in(self, unit_id: int | None) -> bool:
-        return self.inner.can_create_in(unit_id)
-
-    def can_assign_to(self, unit_id: int | None) -> bool:
-        return self.inner.can_assign_to(unit_id)
-
-    def mask(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: "***" if k == "city" and v is not None else v for k, v in row.items()}
-
-
-class _FieldSecuredPolicy:
-    def __init__(self) -> None:
-        self.inner = UnitSubtreePolicy()
-
-    def compile(
-        self,
-        connection: Connection,
-        tenant: TenantState,
-        principal: Principal,
-        entity: EntityDef,
-        table: Table,
-        config: Configuration,
-    ) -> EntityAccess:
-        access = self.inner.compile(connection, tenant, principal, entity, table, config)
-        if principal.is_system:
-            return access
-        return _FieldSecuredAccess(access, {"city": "masked", "secret": "hidden"})
 
 
 def _accounts(world: World, count: int) -> tuple[dict[str, Any], list[int]]:
@@ -151,7 +103,7 @@ def test_a_full_list_after_a_narrowed_one_still_reads_every_column(world: World)
 
 
 def test_narrowed_list_keeps_hidden_fields_out_and_masked_ones_masked(world: World):
-    secured = world.with_policy(_FieldSecuredPolicy())
+    secured = world.with_policy(ProfiledPolicy({"city": "masked", "secret": "hidden"}))
     only_these, _ = _accounts(world, 2)
 
     page = secured.list(

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Table
 
 from crm_platform.metadata.conditions import ConditionError
-from crm_platform.metadata.model import Configuration, EntityDef
 from crm_platform.runtime.errors import InvalidOperation, RecordInvalid, StaleVersion
 from crm_platform.runtime.policy import (
-    EntityAccess,
     FieldLevel,
-    Privilege,
-    TenantState,
     UnitSubtreePolicy,
 )
-from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.records import RecordService
+from tests.runtime.profiled_policy import ProfiledPolicy
 from tests.runtime.records_world import DATABASES, World, next_uscc, open_world, tag
 
 LEVELS: Mapping[str, FieldLevel] = {
@@ -29,48 +23,6 @@ LEVELS: Mapping[str, FieldLevel] = {
     "email": "masked",
     "city": "read",
 }
-
-
-@dataclass(frozen=True)
-class _ProfiledAccess:
-    inner: EntityAccess
-    field_levels: Mapping[str, FieldLevel]
-
-    def predicate(self, privilege: Privilege) -> Any:
-        return self.inner.predicate(privilege)
-
-    def can_create_in(self, unit_id: int | None) -> bool:
-        return self.inner.can_create_in(unit_id)
-
-    def can_assign_to(self, unit_id: int | None) -> bool:
-        return self.inner.can_assign_to(unit_id)
-
-    def mask(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            key: "***" if self.field_levels.get(key) == "masked" and value is not None else value
-            for key, value in row.items()
-        }
-
-
-class _ProfiledPolicy:
-    """Unit-subtree rows with a fixed field profile for signed-in users (not the system)."""
-
-    def __init__(self) -> None:
-        self.inner = UnitSubtreePolicy()
-
-    def compile(
-        self,
-        connection: Connection,
-        tenant: TenantState,
-        principal: Principal,
-        entity: EntityDef,
-        table: Table,
-        config: Configuration,
-    ) -> EntityAccess:
-        access = self.inner.compile(connection, tenant, principal, entity, table, config)
-        if principal.is_system or entity.key != "account":
-            return access
-        return _ProfiledAccess(access, LEVELS)
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -85,7 +37,7 @@ def world(shared_world: World) -> World:
 
 @pytest.fixture
 def profiled(world: World) -> RecordService:
-    return world.with_policy(_ProfiledPolicy())
+    return world.with_policy(ProfiledPolicy(LEVELS, entity="account"))
 
 
 def _seed(world: World, **values: Any) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.sign_in_tables import SignInFailure
 from crm_platform.runtime.tables import User
 from crm_platform.runtime.tenants import create_tenant
-from tests.web.world import DOCUMENTS, ProfiledPolicy, create_tables
+from tests.runtime.profiled_policy import ProfiledPolicy
+from tests.web.world import DOCUMENTS, RESTRICTED_LEVELS, create_tables
 
 PASSWORD = "correct horse 9"
 HTTP_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -139,7 +140,12 @@ def app(web_engine: Engine, database_url: str, store: MetadataStore, acme: Org) 
 
 def make_app(engine: Engine, database_url: str, store: MetadataStore, acme: Org) -> Flask:
     """The app on `engine` whose record service profiles the "restricted" user's fields."""
-    policy = ProfiledPolicy(frozenset({acme.user_ids["restricted"]}))
+    policy = ProfiledPolicy(
+        RESTRICTED_LEVELS,
+        entity="account",
+        users={acme.user_ids["restricted"]},
+        mask_text="138****5678",
+    )
     service = RecordService(engine, store, EntityTables(store), policy, EventBus())
     return create_app(
         {

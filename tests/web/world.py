@@ -9,22 +9,16 @@ A test policy gives the user "restricted" a field profile (hidden, masked, read)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection
 
-from crm_platform.metadata.model import Configuration, EntityDef
+from crm_platform.metadata.model import Configuration
 from crm_platform.metadata.tables import Tenant
 from crm_platform.runtime.entity_tables import create_entity_tables
 from crm_platform.runtime.policy import (
-    EntityAccess,
     FieldLevel,
-    Privilege,
-    TenantState,
-    UnitSubtreePolicy,
 )
-from crm_platform.runtime.principal import Principal
 
 HOSTILE = "<script>alert('x')</script>"
 
@@ -173,47 +167,3 @@ def create_tables(
 ) -> None:
     """Publish hook: create the entity tables of the published configuration."""
     create_entity_tables(connection, tenant, after)
-
-
-@dataclass(frozen=True)
-class _ProfiledAccess:
-    inner: EntityAccess
-    field_levels: Mapping[str, FieldLevel]
-
-    def predicate(self, privilege: Privilege) -> Any:
-        return self.inner.predicate(privilege)
-
-    def can_create_in(self, unit_id: int | None) -> bool:
-        return self.inner.can_create_in(unit_id)
-
-    def can_assign_to(self, unit_id: int | None) -> bool:
-        return self.inner.can_assign_to(unit_id)
-
-    def mask(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            key: "138****5678" if self.field_levels.get(key) == "masked" and value else value
-            for key, value in row.items()
-        }
-
-
-class ProfiledPolicy:
-    """Unit-subtree rows; the users in `restricted` get `RESTRICTED_LEVELS` on accounts."""
-
-    def __init__(self, restricted: frozenset[int]) -> None:
-        self.inner = UnitSubtreePolicy()
-        self.restricted = restricted
-
-    def compile(
-        self,
-        connection: Connection,
-        tenant: TenantState,
-        principal: Principal,
-        entity: EntityDef,
-        table: Table,
-        config: Configuration,
-    ) -> EntityAccess:
-        """The unit-subtree access, profiled for restricted users on accounts."""
-        access = self.inner.compile(connection, tenant, principal, entity, table, config)
-        if principal.user_id in self.restricted and entity.key == "account":
-            return _ProfiledAccess(access, RESTRICTED_LEVELS)
-        return access
