@@ -146,9 +146,10 @@ class JobClient:
         arguments = list(args)
         state.check_json(task.name, "the positional arguments", arguments)
         state.check_json(task.name, "the keyword arguments", kwargs)
-        if self.connection is None:
-            return self._run_inline(task, arguments, kwargs, tenant_id, delayed=when is not None)
-        queue_name = queue or task.queue
+        inline = self.connection is None
+        if inline and when is not None and not self.run_delayed_inline:
+            raise SchedulingUnavailable(task.name)
+        queue_name = None if inline else queue or task.queue
         job_id = state.new_job_id()
         state.create_run(
             self.engine,
@@ -159,13 +160,18 @@ class JobClient:
             args=arguments,
             kwargs=kwargs,
             max_attempts=task.retry.max_attempts,
-            scheduled_for=when,
+            scheduled_for=None if inline else when,
         )
-        try:
-            self._put_on_queue(task, job_id, tenant_id, queue_name, when)
-        except BaseException:
-            state.delete_run(self.engine, job_id)
-            raise
+        if inline:
+            # Without Redis the job runs now, in this process; its state is kept all the same.
+            execution.run_inline(self.engine, job_id)
+        else:
+            assert queue_name is not None
+            try:
+                self._put_on_queue(task, job_id, tenant_id, queue_name, when)
+            except BaseException:
+                state.delete_run(self.engine, job_id)
+                raise
         return JobHandle(id=job_id, task=task.name, tenant_id=tenant_id, queue=queue_name)
 
     def _put_on_queue(
@@ -188,28 +194,3 @@ class JobClient:
             target.enqueue(perform_queued_job, **rq_options)
         else:
             target.enqueue_at(when, perform_queued_job, **rq_options)
-
-    def _run_inline(
-        self,
-        task: Task,
-        arguments: list[Any],
-        kwargs: dict[str, Any],
-        tenant_id: int,
-        *,
-        delayed: bool,
-    ) -> JobHandle:
-        if delayed and not self.run_delayed_inline:
-            raise SchedulingUnavailable(task.name)
-        job_id = state.new_job_id()
-        state.create_run(
-            self.engine,
-            job_id=job_id,
-            tenant_id=tenant_id,
-            task=task.name,
-            queue=None,
-            args=arguments,
-            kwargs=kwargs,
-            max_attempts=task.retry.max_attempts,
-        )
-        execution.run_inline(self.engine, job_id)
-        return JobHandle(id=job_id, task=task.name, tenant_id=tenant_id, queue=None)
