@@ -31,6 +31,7 @@ from crm_platform.runtime.events import EventBus
 from crm_platform.runtime.migrations import MigrationHook
 from crm_platform.runtime.policy import AccessPolicy, TenantState, UnitSubtreePolicy
 from crm_platform.runtime.principal import Principal
+from crm_platform.runtime.record_reads import read_tenant
 from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.tables import User
 from crm_platform.runtime.users import principal_for
@@ -127,17 +128,12 @@ def open_bench(url: str, policy: AccessPolicy | None = None) -> Bench:
     tables = EntityTables(store)
     service = RecordService(engine, store, tables, policy or UnitSubtreePolicy(), EventBus())
     with engine.connect() as connection:
-        row = connection.execute(select(TENANTS).where(TENANTS.c.key == TENANT_KEY)).first()
-    if row is None:
-        raise SystemExit(f"no bench tenant in {url}; run `python -m bench.generate --db {url}`")
-    tenant = TenantState(
-        id=row.id,
-        key=row.key,
-        namespace=row.namespace,
-        config_version=row.config_version,
-        security_version=row.security_version,
-        created_at=row.created_at,
-    )
+        tenant_id = connection.execute(
+            select(TENANTS.c.id).where(TENANTS.c.key == TENANT_KEY)
+        ).scalar()
+        if tenant_id is None:
+            raise SystemExit(f"no bench tenant in {url}; run `python -m bench.generate --db {url}`")
+        tenant, _unit = read_tenant(connection, tenant_id, None)
     return Bench(engine, store, tables, service, tenant)
 
 

@@ -25,8 +25,6 @@ from sqlalchemy import func, select
 
 from bench.common import (
     ENTITY,
-    TENANTS,
-    UNITS,
     Bench,
     find_scopes,
     header,
@@ -40,7 +38,7 @@ from bench.common import (
 )
 from bench.list_scopes import PAGE, Floors, statements, walk_to_page
 from crm_platform.runtime.access import RolePolicy
-from crm_platform.runtime.policy import TenantState
+from crm_platform.runtime.record_reads import read_tenant
 from crm_platform.runtime.tables import RoleAssignment
 
 ASSIGNMENTS = RoleAssignment.__table__
@@ -139,18 +137,7 @@ def measure_compile(bench: Bench, runs: int) -> list[list[Any]]:
         return [["no user with 5 assignments in the bench tenant", "", "", "", "n/a"]]
     principal = bench.principal(user_id)
     with bench.engine.connect() as connection:
-        row = connection.execute(select(TENANTS).where(TENANTS.c.id == bench.tenant.id)).one()
-        unit_key = connection.execute(
-            select(UNITS.c.key).where(UNITS.c.id == principal.unit_id)
-        ).scalar_one()
-        tenant = TenantState(
-            id=row.id,
-            key=row.key,
-            namespace=row.namespace,
-            config_version=row.config_version,
-            security_version=row.security_version,
-            created_at=row.created_at,
-        )
+        tenant, (unit_key, _path) = read_tenant(connection, bench.tenant.id, principal.unit_id)
         config = bench.store.effective(tenant.key, unit_key)
         entity = config.entity(ENTITY)
         tbl = bench.table()
