@@ -35,7 +35,7 @@ from crm_platform.runtime.audit import AuditRecord
 from crm_platform.runtime.errors import RecordNotFound
 from crm_platform.runtime.explain import AccessExplanation, explain_record
 from crm_platform.runtime.field_security import FieldSource
-from crm_platform.runtime.users import get_user, principal_of
+from crm_platform.runtime.users import display_names
 
 RELATED_PAGE = 5
 EXPLAIN_USER_KEY = "explain_user"
@@ -240,28 +240,30 @@ class ExplainPanel:
 def explain_panel(entity: EntityDef, record_id: int, asked_user: str | None) -> ExplainPanel:
     """Why the user `asked_user` (an id; the signed-in user when empty) may use this record.
 
-    For administrators only: the caller decides who may ask. Another user is
+    For administrators only (the core refuses anyone else). Another user is
     explained at their primary unit, as they are when they sign in; an id that
     is not a user of this organisation gets a message, never another tenant's user.
     """
     principal = current_principal()
     chosen = (asked_user or "").strip()
-    if not chosen or chosen == str(principal.user_id):
-        who, name = principal, str(current_user.display_name)
-    else:
+    subject = principal.user_id
+    if chosen and chosen != str(principal.user_id):
         if not (chosen.isascii() and chosen.isdigit() and len(chosen) <= _MAX_ID_DIGITS):
             return ExplainPanel(None, "", problem=_("Choose a user from the list."))
-        try:
-            user = get_user(db(), principal.tenant_id, int(chosen))
-        except RecordNotFound:
-            return ExplainPanel(None, "", problem=_("There is no such user in your organisation."))
-        who, name = principal_of(db(), user, locale=principal.locale), user.display_name
+        subject = int(chosen)
+    name = str(current_user.display_name)
+    if subject != principal.user_id and subject is not None:
+        name = display_names(db(), principal.tenant_id, [subject]).get(subject, "")
     try:
-        explained = explain_record(services().records, who, entity.key, record_id)
+        explained = explain_record(services().records, principal, entity.key, record_id, subject)
+    except RecordNotFound as missing:
+        if missing.entity != "user":
+            raise
+        return ExplainPanel(None, "", problem=_("There is no such user in your organisation."))
     except UnknownMetadataItem:
         # An entity a unit layer adds does not exist where the chosen user works.
         return ExplainPanel(
-            who.user_id,
+            subject,
             name,
             problem=_("Records of this kind do not exist where %(user)s works.", user=name),
         )
@@ -272,4 +274,4 @@ def explain_panel(entity: EntityDef, record_id: int, asked_user: str | None) -> 
         field_def = entity.find_field(key)
         label = localize(field_def.label, language) if field_def is not None else key
         fields.append(ExplainedField(key, label, grant.level, grant.sources))
-    return ExplainPanel(who.user_id, name, explained.access, tuple(fields))
+    return ExplainPanel(subject, name, explained.access, tuple(fields))

@@ -21,10 +21,12 @@ from sqlalchemy import Connection, case, select
 
 from crm_platform.runtime.access import CompiledAccess, RolePolicy, SourcedClause
 from crm_platform.runtime.access_levels import ALL_PRIVILEGES, LEVEL_RANK, unit_covered
-from crm_platform.runtime.errors import RecordNotFound
+from crm_platform.runtime.errors import AccessDenied, RecordNotFound
 from crm_platform.runtime.field_security import FieldGrant
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.sharing import ACCESS_PRIVILEGES, shares_reaching
+from crm_platform.runtime.tenants import get_tenant_by_id
+from crm_platform.runtime.users import get_user, may_administer, principal_of
 
 if TYPE_CHECKING:
     from crm_platform.runtime.records import RecordService
@@ -250,15 +252,33 @@ class RecordExplanation:
 
 
 def explain_record(
-    service: RecordService, principal: Principal, entity_key: str, record_id: int
+    service: RecordService,
+    asker: Principal,
+    entity_key: str,
+    record_id: int,
+    subject_user_id: int | None = None,
 ) -> RecordExplanation:
-    """`explain_access` and `explain_fields` of `principal` for one record, for an admin's panel.
+    """Why user `subject_user_id` (the asker when None) may do what with one record.
 
-    The principal may be another user's (`users.principal_of`): the explanation
-    runs the clauses that user's access compiles to, so it shows why they see the
-    record or not. `RecordNotFound` if the record does not exist at all.
+    An administrator's tool: only an asker who may administer the tenant
+    (`users.may_administer`) gets an answer, `AccessDenied` otherwise. Another user
+    is explained at their primary unit, as they work when they sign in; a user
+    id of no user of the asker's tenant is `RecordNotFound("user", ...)`, a
+    record that does not exist at all `RecordNotFound(entity_key, ...)`.
     """
+    with service.engine.connect() as connection:
+        if not asker.is_system:
+            tenant = get_tenant_by_id(connection, asker.tenant_id)
+            root = service.store.effective(tenant.key, None)
+            if asker.user_id is None or not may_administer(connection, asker.user_id, root):
+                raise AccessDenied(
+                    entity_key, "explain access", "only administrators may explain access"
+                )
+        subject = asker
+        if subject_user_id is not None and subject_user_id != asker.user_id:
+            user = get_user(connection, asker.tenant_id, subject_user_id)
+            subject = principal_of(connection, user, locale=asker.locale)
     return RecordExplanation(
-        explain_access(service, principal, entity_key, record_id),
-        explain_fields(service, principal, entity_key),
+        explain_access(service, subject, entity_key, record_id),
+        explain_fields(service, subject, entity_key),
     )

@@ -207,3 +207,21 @@ def test_service_agent_sees_masked_contacts_and_no_prices(demo):
     with pytest.raises(RecordNotFound):
         outside = next(r for r in demo.all("contact") if r["owning_unit_id"] != branch)
         demo.records.get(agent, "contact", outside["id"])
+
+
+def test_only_an_administrator_may_explain_a_users_access(demo):
+    from crm_platform.runtime.explain import explain_record
+
+    admin = demo.principal("admin")
+    rep = demo.principal("rep1.east.heavy")
+    customer = next(iter(demo.seen(rep, "customer")))
+    explained = explain_record(demo.records, admin, "customer", customer, rep.user_id)
+    assert explained.fields.user_id == rep.user_id
+    assert explained.access.granted("read")
+    with pytest.raises(AccessDenied):
+        explain_record(demo.records, rep, "customer", customer)
+    with pytest.raises(AccessDenied):
+        explain_record(demo.records, rep, "customer", customer, admin.user_id)
+    with pytest.raises(RecordNotFound) as missing:
+        explain_record(demo.records, admin, "customer", customer, 999_999)
+    assert missing.value.entity == "user"
