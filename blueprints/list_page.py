@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode
 
 from flask import flash, render_template, request, url_for
@@ -22,9 +21,10 @@ from blueprints.context import (
     entity_or_404,
     services,
 )
+from blueprints.list_rows import cell_writer, write_rows
 from blueprints.listing import SCOPES, ListRequest, columns_of, parse_list_request
 from blueprints.navigation import my_units, navigation
-from blueprints.presenting import Formatter, column_formatter, resolve, show
+from blueprints.presenting import column_formatter, resolve, show
 from blueprints.record_routes import bp
 from crm_platform.metadata.conditions import ConditionError
 from crm_platform.metadata.model import FieldDef, localize
@@ -54,15 +54,6 @@ class ListColumn:
     css: str
     sort_url: str
     sorted: str
-
-
-ListCell = tuple[bool, str, str]
-"""One value of a row as the template writes it: whether it links to the record, its class, its
-text. Rows and cells are plain tuples, which the template unpacks in its loops, instead of
-objects whose attributes Jinja would look up through its `getattr` (eighteen times a row)."""
-
-ListRow = tuple[int, str, list[ListCell]]
-"""One record of the page: its id, its page's URL and its cells."""
 
 
 _QUERY_SAFE = "!$'()*,/:;?@"
@@ -128,8 +119,10 @@ def list_records(entity: str) -> str:
     language = values.language
     list_url = url_for("records.list_records", entity=entity)
     columns = _columns(fields, caps, entity_def.title_field, wanted, list_url, language)
-    formatters = [(f.key, column_formatter(values, f, caps.level(f.key))) for f in fields]
-    record_url = record_url_prefix(entity)
+    cells = [
+        (f.key, cell_writer(c.css, c.link, column_formatter(values, f, caps.level(f.key))))
+        for f, c in zip(fields, columns, strict=True)
+    ]
     return render_template(
         "records/list.html",
         entity=entity_def,
@@ -137,7 +130,7 @@ def list_records(entity: str) -> str:
         view_label=localize(view.label, language) if view is not None else "",
         columns=columns,
         may_create=caps.holds("create"),
-        rows=[_row(record, columns, formatters, record_url) for record in page.rows],
+        rows=write_rows(page.rows, cells, record_url_prefix(entity), _("Select")),
         page=page,
         list_url=list_url,
         prev_url=list_link(list_url, wanted.query(cursor=page.prev_cursor))
@@ -164,20 +157,6 @@ def list_records(entity: str) -> str:
             for control in wanted.filters
         },
     )
-
-
-def _row(
-    record: Mapping[str, Any],
-    columns: list[ListColumn],
-    formatters: list[tuple[str, Formatter]],
-    record_url: str,
-) -> ListRow:
-    cells = [
-        (column.link, column.css, write(record.get(key)))
-        for column, (key, write) in zip(columns, formatters, strict=True)
-    ]
-    record_id = record["id"]
-    return (record_id, f"{record_url}{record_id}", cells)
 
 
 def _columns(
