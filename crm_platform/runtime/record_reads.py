@@ -19,6 +19,7 @@ from sqlalchemy import (
     Engine,
     Table,
     and_,
+    any_,
     bindparam,
     false,
     func,
@@ -56,6 +57,7 @@ from crm_platform.runtime.record_queries import (
     Count,
     Page,
     SortWalkChooser,
+    WalkPlan,
     cursor_params,
     decode_cursor,
     encode_cursor,
@@ -497,11 +499,10 @@ class RecordReads:
                 # The cursor is made from the last row's sort values, so they are always read.
                 narrowed = wanted | {key.name for key in keys}
             reader = ctx.shape.reader(ctx.hidden, narrowed)
-            predicate = ctx.access.predicate("read")
+            plan = WalkPlan(ctx.access.predicate("read"))
             if filter is None and not (search and search.strip()):
-                predicate = self._walks.predicate(
-                    ctx.connection, ctx.table, predicate, keys, page_size
-                )
+                plan = self._walks.plan(ctx.connection, ctx.table, plan.predicate, keys, page_size)
+            predicate = plan.predicate
             params: dict[str, Any] = {"stamp_tenant": ctx.tenant.id}
 
             def build() -> Any:
@@ -509,12 +510,15 @@ class RecordReads:
                 if cursor is not None:
                     after, _ = keyset_predicate(keys, values, backwards)
                     clauses.append(after)
-                return (
-                    reader.select.add_columns(*_STAMP_COLUMNS)
-                    .where(*clauses)
-                    .order_by(*order_by(keys, backwards))
-                    .limit(page_size + 1)
-                )
+                order = order_by(keys, backwards)
+                page = reader.select.add_columns(*_STAMP_COLUMNS)
+                if plan.ids_first:
+                    # The inner FROM is the same table: it must not correlate to the outer one.
+                    ids = select(ctx.table.c.id).where(*clauses).order_by(*order)
+                    ids = ids.limit(page_size + 1).correlate(None)
+                    in_page = ctx.table.c.id == any_(func.array(ids.scalar_subquery()))
+                    return page.where(in_page).order_by(*order)
+                return page.where(*clauses).order_by(*order).limit(page_size + 1)
 
             if cursor is not None:
                 params.update(cursor_params(values))
@@ -523,6 +527,7 @@ class RecordReads:
                     "list",
                     reader,
                     predicate,
+                    plan.ids_first,
                     tuple((key.name, key.descending) for key in keys),
                     backwards,
                     cursor is not None and tuple(value is None for value in values),

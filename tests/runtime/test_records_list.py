@@ -247,39 +247,62 @@ def test_count_and_page_read_a_live_row_scope_index(world: World, user: str):
 
 
 class _Always(SortWalkChooser):
-    def __init__(self, broad: bool):
+    def __init__(self, breadth: str):
         super().__init__()
-        self._verdict = broad
+        self._verdict = breadth
 
-    def _broad(self, *args: Any) -> bool:  # type: ignore[override]
+    def _breadth(self, *args: Any) -> Any:  # type: ignore[override]
         return self._verdict
 
 
 @pytest.mark.parametrize("user", ["alice", "tom", "sam"])
-def test_walking_the_sort_index_pages_the_same_rows_as_the_unit_index(
+def test_every_walk_plan_pages_the_same_rows(
     world: World, user: str, monkeypatch: pytest.MonkeyPatch
 ):
     principal = world.principal(user)
     world.service.bulk_create(principal, "account", [{"name": "w", "city": tag()}] * 7)
     walks = {}
-    for broad in (False, True):
-        monkeypatch.setattr(world.service, "_walks", _Always(broad))
+    for breadth in ("narrow", "middle", "broad"):
+        monkeypatch.setattr(world.service, "_walks", _Always(breadth))
         pages = _walk(world, principal, page_size=3)
         back = [world.service.list(principal, "account", page_size=3, cursor=pages[-1].prev_cursor)]
-        walks[broad] = ([_ids(page) for page in pages], [_ids(page) for page in back])
-    assert walks[True] == walks[False]
-    assert sum(len(ids) for ids in walks[True][0]) >= 7
+        walks[breadth] = ([_ids(page) for page in pages], [_ids(page) for page in back])
+    assert walks["middle"] == walks["narrow"] == walks["broad"]
+    assert sum(len(ids) for ids in walks["narrow"][0]) >= 7
+
+
+def _page_statement(world: World, principal: Principal) -> tuple[str, Any]:
+    return next(
+        (text, params)
+        for text, params in _statements_of(world, lambda: _walk(world, principal))
+        if "deleted_at IS NULL" in text and "LIMIT" in text
+    )
+
+
+def test_a_walked_scope_reads_the_sort_index_as_its_database_does_best(
+    world: World, monkeypatch: pytest.MonkeyPatch
+):
+    principal = world.principal("tom")
+    statements = {}
+    for breadth in ("narrow", "middle", "broad"):
+        monkeypatch.setattr(world.service, "_walks", _Always(breadth))
+        statements[breadth] = _page_statement(world, principal)
     if world.engine.dialect.name == "sqlite":
-        statement, parameters = next(
-            (text, params)
-            for text, params in _statements_of(world, lambda: _walk(world, principal))
-            if "deleted_at IS NULL" in text and "LIMIT" in text
-        )
-        plan = _plan(world, statement, parameters)
-        assert "_unit_updated" not in plan and "temp b-tree" not in plan, plan
+        # Past the narrow scopes SQLite walks (updated_at, id), never sorting the unit's rows.
+        for breadth in ("middle", "broad"):
+            plan = _plan(world, *statements[breadth])
+            assert "_unit_updated" not in plan and "temp b-tree" not in plan, plan
+        assert "+ 0" not in statements["narrow"][0]
+    else:
+        # PostgreSQL walks (updated_at, id) for a middle scope's page ids, then reads those rows.
+        middle = statements["middle"][0]
+        assert ".id = ANY (array((SELECT" in middle and "owning_unit_id + " in middle, middle
+        assert middle.count("LIMIT") == 1, middle
+        for breadth in ("narrow", "broad"):
+            assert "ANY" not in statements[breadth][0], statements[breadth][0]
 
 
-def test_only_a_scope_larger_than_the_walk_costs_walks(world: World):
+def test_the_scope_count_decides_the_breadth(world: World):
     alice = world.principal("alice")
     # Enough rows that the whole table outweighs the walk's cost even for a page of one.
     world.service.bulk_create(alice, "account", [{"name": "b", "city": tag()}] * 200)
@@ -292,8 +315,9 @@ def test_only_a_scope_larger_than_the_walk_costs_walks(world: World):
             autoload_with=connection,
             schema=world.tenant.namespace if dialect != "sqlite" else None,
         )
-        assert SortWalkChooser._broad(connection, table, true(), 1)
-        assert not SortWalkChooser._broad(connection, table, false(), 1)
+        everything = SortWalkChooser._breadth(connection, table, true(), 1)
+        assert everything == ("broad" if dialect == "postgresql" else "middle")
+        assert SortWalkChooser._breadth(connection, table, false(), 1) == "narrow"
 
 
 def test_a_list_page_is_one_statement_without_begin(world: World):
