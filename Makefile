@@ -21,6 +21,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # pytest exits 5 when it collected nothing: that is a failure, never a pass.
 test: $(STAMP) lint

@@ -49,7 +49,7 @@ DEFAULTS: Mapping[str, Any] = {
 class _SessionInterface(SecureCookieSessionInterface):
     """Signed cookie sessions whose cookie is Secure whenever the request came over HTTPS."""
 
-    def get_cookie_secure(self, app: Flask) -> bool:  # type: ignore[override]
+    def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
 
 

@@ -116,6 +116,7 @@ class CompiledPattern:
                 assert isinstance(token, str)
                 self.add_text(token)
             else:
+                assert isinstance(token, tuple)
                 char, width = token
                 assert isinstance(char, str) and isinstance(width, int)
                 self._add_field(char, width, locale, as_time)
@@ -175,7 +176,7 @@ class DateTimeFormatter:
         # The zone as zoneinfo: Babel hands out pytz zones when pytz is installed, whose
         # conversions give the same wall time at eight times the cost.
         self._zone: tzinfo = ZoneInfo(timezone)
-        combined = get_datetime_format("medium", locale=locale).replace("'", "")
+        combined = str(get_datetime_format("medium", locale=locale)).replace("'", "")
         pattern = CompiledPattern()
         # Babel substitutes the time for {0} and the date for {1} in the combining pattern.
         for piece in re.split(r"(\{[01]\})", combined):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,8 +55,8 @@ class FieldView:
     shown: bool = True
     visible_when: str = ""
     readonly_when: str = ""
-    errors: list[str] = field(default_factory=list)
-    options: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[str] = dataclass_field(default_factory=list)
+    options: list[tuple[str, str]] = dataclass_field(default_factory=list)
     currency: str = ""
     chosen_title: str = ""
     """For a picker (reference, user, org unit): the name of the chosen record, user or unit."""
@@ -193,8 +194,8 @@ def _field_view(
     value = input_value(stored, field_def, show.timezone)
     currency = ""
     if field_def.type == "money":
-        currency = (stored or {}).get("currency") if isinstance(stored, Mapping) else None
-        currency = currency or field_def.currency or "CNY"
+        chosen = stored.get("currency") if isinstance(stored, Mapping) else None
+        currency = chosen or field_def.currency or "CNY"
     if raw is not None and level == "edit":
         if field_def.type == "multi_choice":
             value = raw.getlist(field_def.key)

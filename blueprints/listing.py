@@ -58,7 +58,7 @@ class ChoiceFilter:
     """One option of a choice (or an option held by a multi-choice)."""
 
     kind = "choice"
-    params = ("",)
+    params: tuple[str, ...] = ("",)
 
     def condition(self, field_def: FieldDef, values: Mapping[str, str]) -> list[dict[str, Any]]:
         """``field eq option`` for a known option."""
@@ -72,7 +72,7 @@ class DateRangeFilter:
     """From and to dates, both inclusive."""
 
     kind = "date_range"
-    params = ("from", "to")
+    params: tuple[str, ...] = ("from", "to")
 
     def condition(self, field_def: FieldDef, values: Mapping[str, str]) -> list[dict[str, Any]]:
         """``gte from`` and ``lte to`` (``lt`` the next day for date-times)."""
@@ -93,7 +93,7 @@ class NumberRangeFilter:
     """A minimum and a maximum, both inclusive."""
 
     kind = "number_range"
-    params = ("min", "max")
+    params: tuple[str, ...] = ("min", "max")
 
     def condition(self, field_def: FieldDef, values: Mapping[str, str]) -> list[dict[str, Any]]:
         """``gte min`` and ``lte max`` for the numbers that parse."""
@@ -110,7 +110,7 @@ class BooleanFilter:
     """Yes or no."""
 
     kind = "boolean"
-    params = ("",)
+    params: tuple[str, ...] = ("",)
 
     def condition(self, field_def: FieldDef, values: Mapping[str, str]) -> list[dict[str, Any]]:
         """``field eq true`` or ``field eq false``."""
@@ -124,7 +124,7 @@ class OwnerFilter:
     """Records owned by the signed-in user (for user fields such as the owner)."""
 
     kind = "user"
-    params = ("",)
+    params: tuple[str, ...] = ("",)
 
     def condition(self, field_def: FieldDef, values: Mapping[str, str]) -> list[dict[str, Any]]:
         """``field eq $user.id`` when "me" is chosen."""
@@ -137,7 +137,7 @@ class UnitSubtreeFilter:
     """Records of a unit and every unit below it (for org unit fields such as the owning unit)."""
 
     kind = "unit_subtree"
-    params = ("",)
+    params: tuple[str, ...] = ("",)
 
     def condition(self, field_def: FieldDef, values: Mapping[str, str]) -> list[dict[str, Any]]:
         """``field in_unit_subtree unit`` for a unit id."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, Table, delete, insert, select
 
 from crm_platform.metadata.errors import UnknownTenant
 from crm_platform.runtime.errors import RuntimeFailure
@@ -19,7 +19,7 @@ from crm_platform.runtime.tables import User
 from crm_platform.runtime.tenants import get_tenant
 from crm_platform.runtime.users import authenticate
 
-_failures = SignInFailure.__table__
+_failures: Table = SignInFailure.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
