@@ -294,10 +294,12 @@ def _unindexable(table: Table, predicate: ColumnElement[bool]) -> ColumnElement[
 def _walkable(table: Table, predicate: ColumnElement[bool]) -> ColumnElement[bool]:
     """`predicate` as PostgreSQL checks it on each walked index entry without the table.
 
-    The scope columns are unindexable (``column + 0``), and ``x IN (SELECT ...)``
-    becomes ``x = ANY(ARRAY(SELECT ...))``: the subquery runs once, instead of a
-    semi-join that probes the closure table for each unit the walk meets. Both
-    forms select the same rows, NULLs included (neither matches a NULL).
+    The scope columns are unindexable (``column + 0``), and ``unit IN (SELECT ...)``
+    becomes ``unit + 0 = ANY(ARRAY(SELECT ...))``: the subquery (a subtree's units)
+    runs once, instead of a semi-join that probes the closure table for each unit
+    the walk meets. Both forms select the same rows, NULLs included (neither
+    matches a NULL). Other subqueries (shared record ids, which may be many) stay
+    as they are, for the planner to hash.
     """
     scope = {id(table.c[name]) for name in _SCOPE_COLUMNS if name in table.c}
 
@@ -307,10 +309,10 @@ def _walkable(table: Table, predicate: ColumnElement[bool]) -> ColumnElement[boo
         if (
             isinstance(element, BinaryExpression)
             and element.operator is operators.in_op
+            and id(element.left) in scope
             and isinstance(element.right, ScalarSelect)
         ):
-            left = replacement_traverse(element.left, {}, replace)
-            return left == any_(func.array(element.right))
+            return element.left + 0 == any_(func.array(element.right))
         return None
 
     return replacement_traverse(predicate, {}, replace)
