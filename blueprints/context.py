@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from flask import Flask, abort, current_app, g, session
+from flask import Flask, abort, current_app, g, has_request_context, request, session
 from flask_login import current_user
 from sqlalchemy import Connection, Engine
 
+from crm_platform.db import reading_statements
 from crm_platform.metadata.model import Configuration, EntityDef
 from crm_platform.metadata.store import MetadataStore
 from crm_platform.metadata.tables import OrgUnit
@@ -82,10 +83,21 @@ def services() -> Services:
     return found
 
 
+_READING_METHODS = frozenset({"GET", "HEAD"})
+
+
 def db() -> Connection:
-    """The request's connection, opened on first use; views commit writes explicitly."""
+    """The request's connection, opened on first use; views commit writes explicitly.
+
+    A GET or HEAD only reads (the session's user, the tenant's versions, names),
+    each read whole on its own: its connection runs statements without BEGIN
+    (`reading_statements`). Other methods get a transaction to commit.
+    """
     if "crm_connection" not in g:
-        g.crm_connection = services().engine.connect()
+        opened = services().engine.connect()
+        if has_request_context() and request.method in _READING_METHODS:
+            opened = reading_statements(opened)
+        g.crm_connection = opened
     connection: Connection = g.crm_connection
     return connection
 

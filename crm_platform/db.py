@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase
 
@@ -99,6 +99,18 @@ READ_STATEMENTS = {"crm_read_statements": True}
 Such a connection needs no BEGIN: each SELECT is atomic by itself, as on
 PostgreSQL in autocommit, and the BEGIN would be a second statement per page.
 """
+
+
+def reading_statements(connection: Connection) -> Connection:
+    """`connection`, set to run each statement on its own: for reads that need no snapshot.
+
+    PostgreSQL in autocommit, SQLite with `READ_STATEMENTS`: no BEGIN before the
+    first statement and no ROLLBACK when the connection goes back to the pool,
+    two round trips saved for a page that reads one statement at a time.
+    """
+    if connection.dialect.name == "postgresql":
+        return connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection.execution_options(**READ_STATEMENTS)
 
 
 def _sqlite_begin(connection: Any) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from crm_platform.db import READ_STATEMENTS
+from crm_platform.db import reading_statements
 from crm_platform.metadata.conditions import ConditionContext, compile_condition
 from crm_platform.metadata.field_types import FIELD_TYPES, SYSTEM_FIELDS
 from crm_platform.metadata.model import Configuration, EntityDef
@@ -315,20 +315,16 @@ class RecordReads:
     ) -> Iterator[Connection]:
         """A transaction whose database failures surface as platform errors, never raw.
 
-        Reads run without BEGIN (autocommit on PostgreSQL, `READ_STATEMENTS` on
-        SQLite): a page or a count is one statement, and BEGIN and COMMIT would
-        double its round trips. Writes on SQLite take
-        the database's write lock first: a transaction that read before its first
+        Reads run without BEGIN (`db.reading_statements`): a page or a count is
+        one statement, and BEGIN and COMMIT would double its round trips. Writes
+        on SQLite take the database's write lock first: a transaction that read before its first
         write cannot wait for a concurrent writer (SQLite reports the snapshot as
         stale at once), one that writes first simply waits its turn.
         """
         try:
             if read_only:
                 with self.engine.connect() as connection:
-                    if self.dialect == "postgresql":
-                        yield connection.execution_options(isolation_level="AUTOCOMMIT")
-                    else:
-                        yield connection.execution_options(**READ_STATEMENTS)
+                    yield reading_statements(connection)
                 return
             with self.engine.begin() as connection:
                 if not read_only and self.dialect == "sqlite":

@@ -6,9 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event
 
+from blueprints.context import db
 from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.users import principal_for
 from tests.web.conftest import Org, add_user, sign_in
@@ -112,3 +115,35 @@ def test_the_unit_choice_names_all_the_users_units_in_one_statement(
     assert page.status_code == 200
     unit_reads = [sql for sql in seen if "FROM org_units" in sql]
     assert len(unit_reads) <= 1, "\n".join(" ".join(s.split())[:150] for s in unit_reads)
+
+
+def test_a_page_sends_no_begin(client: FlaskClient, acme: Org, published: RecordService) -> None:
+    # A GET reads one statement at a time: SQLite's explicit BEGIN is not sent.
+    sign_in(client, acme.bu_head)
+    client.get("/r/account/")
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        sent.append(sql.lstrip().upper())
+
+    event.listen(published.engine, "before_cursor_execute", record)
+    try:
+        page = client.get("/r/account/")
+    finally:
+        event.remove(published.engine, "before_cursor_execute", record)
+    assert page.status_code == 200
+    assert sent and not [s for s in sent if s.startswith("BEGIN")], sent
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+def test_only_reading_requests_run_their_statements_without_a_transaction(
+    app: Flask, published: RecordService, method: str
+) -> None:
+    with app.test_request_context("/r/account/", method=method):
+        connection = db()
+        reading = (
+            connection.connection.driver_connection.autocommit  # psycopg sends no BEGIN
+            if connection.dialect.name == "postgresql"
+            else bool(connection.get_execution_options().get("crm_read_statements"))
+        )
+    assert reading == (method != "POST")
