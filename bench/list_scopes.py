@@ -4,9 +4,7 @@
 first (ORDER BY updated_at DESC, id DESC), as the head of a team, a subsidiary,
 a business unit and the group (the interim `UnitSubtreePolicy`: the unit's
 subtree), at keyset page 1 and page 200, and counts them (exact, and capped at
-10,000 as the list screens ask). Pages are read twice: every column (the
-service's default read) and the default list view's fields with the system
-columns (what the list page `/r/customer/` asks for). Beside each service figure: the same
+10,000 as the list screens ask). Beside each service figure: the same
 hand-written statement through SQLAlchemy Core (``text()``) and through the raw
 DB-API cursor, timed in the same rounds. Targets (issue 3): the service within
 1.5x of the Core statement and under 2 ms for a page; a count within 1.5x of
@@ -35,7 +33,6 @@ from bench.common import (
     table,
     verdict,
 )
-from crm_platform.runtime.entity_tables import SYSTEM_COLUMN_NAMES
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.records import RecordService
 
@@ -155,17 +152,10 @@ def measure_scope(
     scope: Scope,
     runs: int,
     principal: Principal | None = None,
-    fields: Sequence[str] | None = None,
 ) -> list[list[Any]]:
-    """The rows of the results table for one scope (page 1, deep page, count, capped count).
-
-    With `fields` the pages read those fields only, as a list page asks for its
-    view's columns (`floors` must select the same columns), and counts are left out.
-    """
+    """The rows of the results table for one scope (page 1, deep page, count, capped count)."""
     principal = principal or bench.principal(scope.user_id)
     unit = scope.unit_id
-    read = {"fields": tuple(fields)} if fields is not None else {}
-    label = f", the list view's {len(fields)} fields" if fields is not None else ""
     cursor, deep = walk_to_page(service, principal, DEEP_PAGE)
     offset = (deep - 1) * PAGE
     boundary = None
@@ -175,13 +165,13 @@ def measure_scope(
                 text(floors.sql.page.replace(f"LIMIT {PAGE + 1}", f"LIMIT 1 OFFSET {offset - 1}")),
                 {"unit": unit},
             ).one()
-    _check_same_page(bench, service, principal, floors, unit, cursor, boundary, read)
+    _check_same_page(bench, service, principal, floors, unit, cursor, boundary)
 
-    cases: list[Case] = []
+    cases: list[tuple[str, Callable[[], Any], Callable[[], Any], Callable[[], Any], bool]] = []
     cases.append(
         (
-            f"page 1{label}",
-            lambda: service.list(principal, ENTITY, page_size=PAGE, **read),
+            "page 1",
+            lambda: service.list(principal, ENTITY, page_size=PAGE),
             lambda: floors.via_core("page", unit=unit),
             lambda: floors.via_raw("page", unit=unit),
             True,
@@ -191,15 +181,31 @@ def measure_scope(
         params = {"unit": unit, "updated_at": boundary.updated_at, "id": boundary.id}
         cases.append(
             (
-                f"page {deep}{label}",
-                lambda: service.list(principal, ENTITY, page_size=PAGE, cursor=cursor, **read),
+                f"page {deep}",
+                lambda: service.list(principal, ENTITY, page_size=PAGE, cursor=cursor),
                 lambda: floors.via_core("deep_page", **params),
                 lambda: floors.via_raw("deep_page", **params),
                 True,
             )
         )
-    if fields is None:
-        cases.extend(_count_cases(service, principal, floors, unit))
+    cases.append(
+        (
+            "count (exact)",
+            lambda: service.count(principal, ENTITY, cap=None),
+            lambda: floors.via_core("count", unit=unit),
+            lambda: floors.via_raw("count", unit=unit),
+            False,
+        )
+    )
+    cases.append(
+        (
+            f"count (cap {COUNT_CAP:,})",
+            lambda: service.count(principal, ENTITY, cap=COUNT_CAP),
+            lambda: floors.via_core("capped_count", unit=unit),
+            lambda: floors.via_raw("capped_count", unit=unit),
+            False,
+        )
+    )
     rows = []
     for case, run_service, run_core, run_raw, is_page in cases:
         times = interleaved({"service": run_service, "core": run_core, "raw": run_raw}, runs)
@@ -219,31 +225,6 @@ def measure_scope(
     return rows
 
 
-Case = tuple[str, Callable[[], Any], Callable[[], Any], Callable[[], Any], bool]
-"""A case's name, its service, Core and raw runs, and whether it is a page."""
-
-
-def _count_cases(
-    service: RecordService, principal: Principal, floors: Floors, unit: int
-) -> list[Case]:
-    return [
-        (
-            "count (exact)",
-            lambda: service.count(principal, ENTITY, cap=None),
-            lambda: floors.via_core("count", unit=unit),
-            lambda: floors.via_raw("count", unit=unit),
-            False,
-        ),
-        (
-            f"count (cap {COUNT_CAP:,})",
-            lambda: service.count(principal, ENTITY, cap=COUNT_CAP),
-            lambda: floors.via_core("capped_count", unit=unit),
-            lambda: floors.via_raw("capped_count", unit=unit),
-            False,
-        ),
-    ]
-
-
 def _check_same_page(
     bench: Bench,
     service: RecordService,
@@ -252,17 +233,15 @@ def _check_same_page(
     unit: int,
     cursor: str | None,
     boundary: Any,
-    read: dict[str, Any],
 ) -> None:
     """The service and the floor statement return the same ids (else the comparison is moot)."""
-    first = [row["id"] for row in service.list(principal, ENTITY, page_size=PAGE, **read).rows]
+    first = [row["id"] for row in service.list(principal, ENTITY, page_size=PAGE).rows]
     floor = [row.id for row in floors.via_core("page", unit=unit)][:PAGE]
     if first != floor:
         raise SystemExit(f"page 1 differs between the service and the floor at unit {unit}")
     if boundary is not None:
         deep = [
-            row["id"]
-            for row in service.list(principal, ENTITY, page_size=PAGE, cursor=cursor, **read).rows
+            row["id"] for row in service.list(principal, ENTITY, page_size=PAGE, cursor=cursor).rows
         ]
         params = {"unit": unit, "updated_at": boundary.updated_at, "id": boundary.id}
         floor = [row.id for row in floors.via_core("deep_page", **params)][:PAGE]
@@ -279,22 +258,12 @@ def run(url: str, runs: int) -> list[list[Any]]:
     header("List pages and counts by org scope (UnitSubtreePolicy)", bench)
     columns = [c.name for c in bench.table().columns if not c.name.startswith("_")]
     floors = Floors(bench, statements(bench, columns), columns)
-    # What the customer list page reads: its view's fields and the system columns.
-    view = bench.store.effective(bench.tenant.key, None).default_list_view(ENTITY)
-    fields = list(view.columns) if view is not None else []
-    narrow = [*SYSTEM_COLUMN_NAMES, *(f for f in fields if f not in SYSTEM_COLUMN_NAMES)]
-    view_floors = Floors(bench, statements(bench, narrow), narrow)
     rows: list[list[Any]] = []
     try:
         for scope in find_scopes(bench).values():
             rows.extend(measure_scope(bench, bench.service, floors, scope, runs))
-            if fields:
-                rows.extend(
-                    measure_scope(bench, bench.service, view_floors, scope, runs, fields=fields)
-                )
     finally:
         floors.close()
-        view_floors.close()
         bench.engine.dispose()
     table(COLUMNS, rows)
     return rows
