@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, Table, event, false, true
+from sqlalchemy import MetaData, Table, false, true
 
 from crm_platform.metadata.conditions import ConditionError
 from crm_platform.runtime.entity_tables import index_name, table_name
@@ -16,6 +16,7 @@ from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.record_queries import SortWalkChooser
 from crm_platform.runtime.records import Page
 from tests.runtime.records_world import DATABASES, World, open_world, tag
+from tests.statement_log import statements_sent
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -194,17 +195,9 @@ def test_export_streams_every_exportable_record_in_batches(world: World):
 
 def _statements_of(world: World, call: Any) -> list[tuple[str, Any]]:
     """The SQL text and parameters of every statement `call()` sends to the database."""
-    seen: list[tuple[str, Any]] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        seen.append((statement, parameters))
-
-    event.listen(world.engine, "before_cursor_execute", capture)
-    try:
+    with statements_sent(world.engine) as sent:
         call()
-    finally:
-        event.remove(world.engine, "before_cursor_execute", capture)
-    return seen
+    return [(s.sql, s.parameters) for s in sent]
 
 
 def _plan(world: World, statement: str, parameters: Any) -> str:

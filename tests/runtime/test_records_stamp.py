@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
 
 from crm_platform.runtime.errors import InvalidOperation, RecordNotFound
 from crm_platform.runtime.record_capabilities import read_stamp
 from tests.runtime.records_world import ACCOUNT_VIEW, DATABASES, DOCUMENTS, World, open_world
-
-_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
+from tests.statement_log import queries, statements_sent
 
 
 @pytest.fixture(scope="module", params=DATABASES)
 def world(request, tmp_path_factory) -> Iterator[World]:
     yield from open_world(request, tmp_path_factory)
-
-
-@contextmanager
-def queries(engine: Engine) -> Iterator[list[str]]:
-    """The statements run on `engine` inside the block, transaction control aside."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
-        if not sql.lstrip().upper().startswith(_TRANSACTION_CONTROL):
-            seen.append(sql)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_stamp_holds_the_tenant_versions_and_the_unit_worked_at(world: World) -> None:
@@ -62,9 +42,9 @@ def test_stamped_effective_configuration_needs_no_query_once_cached(world: World
     with world.engine.connect() as connection:
         stamp = read_stamp(connection, world.tenant.id, world.units["bu"])
     first = world.store.effective_at(stamp.config_stamp, "acme", "bu")
-    with queries(world.engine) as seen:
+    with statements_sent(world.engine) as sent:
         again = world.store.effective_at(stamp.config_stamp, "acme", "bu")
-    assert again is first and seen == []
+    assert again is first and queries(sent) == []
     assert again is world.store.effective("acme", "bu")
 
 
@@ -74,10 +54,10 @@ def test_stamped_describe_answers_like_describe_without_reading_the_tenant(world
     fresh = world.service.describe_all(alice, keys)
     with world.engine.connect() as connection:
         stamp = read_stamp(connection, world.tenant.id, alice.unit_id or 0)
-    with queries(world.engine) as seen:
+    with statements_sent(world.engine) as sent:
         stamped = world.service.describe_all(alice, keys, stamp)
     assert stamped == fresh
-    assert seen == []  # the policy's compiled access is cached under the same versions
+    assert queries(sent) == []  # the policy's compiled access is cached under the same versions
 
 
 def test_a_stamp_of_another_principal_is_refused(world: World) -> None:

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine
 
 from crm_platform.runtime import org, users
 from crm_platform.runtime.errors import InvalidOperation
 from crm_platform.runtime.tenants import create_tenant
+from tests.statement_log import statements_sent
 
 
 @dataclass
@@ -130,18 +131,10 @@ def test_user_search_refuses_overlong_text_and_unusable_limits(
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_user_search_reaches_the_tenant_through_an_index(people) -> None:
     connection, found = people
-    executed: list[tuple[str, object]] = []
-
-    def remember(_conn, _cursor, statement, parameters, _context, _many) -> None:
-        executed.append((statement, parameters))
-
-    event.listen(connection, "before_cursor_execute", remember)
-    try:
+    with statements_sent(connection) as sent:
         users.search_users(connection, found.tenant_id, "wei")
-    finally:
-        event.remove(connection, "before_cursor_execute", remember)
-    [(statement, parameters)] = executed
-    plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+    [search] = sent
+    plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + search.sql, search.parameters).all()
     details = " ".join(str(row[-1]) for row in plan)
     assert "SEARCH users USING INDEX" in details, details
     assert "SCAN users" not in details, details

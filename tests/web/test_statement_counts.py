@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event
 
 from blueprints.context import db
 from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.users import principal_for
+from tests.statement_log import queries, statements_sent
 from tests.web.conftest import Org, add_user, sign_in
 
 LIST_PAGE_STATEMENTS = 7
@@ -28,26 +24,8 @@ filter) when no row is owned there. The configuration, the principal's roles and
 capabilities of every entity and the administrator check are answered from
 caches keyed by the versions that read returned (`blueprints.context`).
 """
-_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
 PAGE_SIZE = 5
 """The page size of the accounts' list view in `tests.web.world`: one owner per row here."""
-
-
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """Collect the SQL of every query run on `engine` inside the block."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
-        # SQLite's explicit BEGIN (crm_platform.db) is no query; PostgreSQL's is implicit.
-        if not sql.lstrip().upper().startswith(_TRANSACTION_CONTROL):
-            seen.append(sql)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _create_owned_by(service: RecordService, user_id: int, name: str) -> None:
@@ -69,14 +47,15 @@ def test_list_page_statements_do_not_grow_with_the_owners_on_the_page(
     sign_in(client, acme.bu_head)
     client.get("/r/account/")  # warm the process's caches (configuration, compiled access)
 
-    with statements(published.engine) as seen:
+    with statements_sent(published.engine) as sent:
         page = client.get("/r/account/")
 
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert all(f">Sigma {n}<" in text for n in range(PAGE_SIZE))
     assert all(f"Seller {n}" in text for n in range(PAGE_SIZE))  # every owner named
-    assert len(seen) <= LIST_PAGE_STATEMENTS, "\n".join(" ".join(s.split())[:150] for s in seen)
+    seen = queries(sent)
+    assert len(seen) <= LIST_PAGE_STATEMENTS, "\n".join(" ".join(q.split())[:150] for q in seen)
 
 
 def test_list_page_names_every_owning_unit_on_the_page_in_one_statement(
@@ -93,14 +72,15 @@ def test_list_page_names_every_owning_unit_on_the_page_in_one_statement(
     sign_in(client, acme.bu_head)
     client.get("/r/account/")  # warm the process's caches (configuration, compiled access)
 
-    with statements(published.engine) as seen:
+    with statements_sent(published.engine) as sent:
         page = client.get("/r/account/")
 
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert all(f">Tau {n}<" in text for n in range(PAGE_SIZE))
     assert all(name in text for name in ("Branch A", "Branch B", "BU East"))
-    assert len(seen) <= LIST_PAGE_STATEMENTS, "\n".join(" ".join(s.split())[:150] for s in seen)
+    seen = queries(sent)
+    assert len(seen) <= LIST_PAGE_STATEMENTS, "\n".join(" ".join(q.split())[:150] for q in seen)
 
 
 def test_the_unit_choice_names_all_the_users_units_in_one_statement(
@@ -109,11 +89,11 @@ def test_the_unit_choice_names_all_the_users_units_in_one_statement(
     sign_in(client, acme.matrix)  # holds roles at several units: the page offers a choice
     client.get("/r/account/")
 
-    with statements(published.engine) as seen:
+    with statements_sent(published.engine) as sent:
         page = client.get("/r/account/")
 
     assert page.status_code == 200
-    unit_reads = [sql for sql in seen if "FROM org_units" in sql]
+    unit_reads = [sql for sql in queries(sent) if "FROM org_units" in sql]
     assert len(unit_reads) <= 1, "\n".join(" ".join(s.split())[:150] for s in unit_reads)
 
 
@@ -121,18 +101,10 @@ def test_a_page_sends_no_begin(client: FlaskClient, acme: Org, published: Record
     # A GET reads one statement at a time: SQLite's explicit BEGIN is not sent.
     sign_in(client, acme.bu_head)
     client.get("/r/account/")
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
-        sent.append(sql.lstrip().upper())
-
-    event.listen(published.engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(published.engine) as sent:
         page = client.get("/r/account/")
-    finally:
-        event.remove(published.engine, "before_cursor_execute", record)
     assert page.status_code == 200
-    assert sent and not [s for s in sent if s.startswith("BEGIN")], sent
+    assert sent and not [s for s in sent if s.controls_a_transaction], sent
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
