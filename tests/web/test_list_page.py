@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from blueprints.list_page import list_link, record_url_prefix
 from blueprints.navigation import list_urls
 from crm_platform.runtime.records import RecordService
+from tests.statement_log import queries, statements_sent
 from tests.web.conftest import HTTP_ONLY, Org, sign_in
 from tests.web.test_records import create, text
-from tests.web.test_statement_counts import statements
 
 
 def test_rows_link_their_title_to_the_record_page(
@@ -69,10 +69,10 @@ def test_list_page_reads_only_the_columns_it_shows(
     sign_in(client, acme.rep_a)
     client.get("/r/account/")  # warm the caches, so the page's own SELECT is all that reads rows
 
-    with statements(published.engine) as seen:
+    with statements_sent(published.engine) as sent:
         listing = text(client.get("/r/account/"))
 
     assert ">Omega<" in listing
-    page = next(sql for sql in seen if "ORDER BY" in sql and "account" in sql)
+    page = next(sql for sql in queries(sent) if "ORDER BY" in sql and "account" in sql)
     assert "uscc" in page and "owning_unit_id" in page  # a column it shows, a system column
     assert "lost_reason" not in page and "employees" not in page and "notes" not in page
