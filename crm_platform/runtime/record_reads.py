@@ -43,6 +43,7 @@ from crm_platform.runtime.errors import (
     RuntimeFailure,
 )
 from crm_platform.runtime.events import EventBus
+from crm_platform.runtime.page_plans import SortWalkChooser, WalkPlan
 from crm_platform.runtime.policy import AccessPolicy, EntityAccess, TenantState
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.record_checks import (
@@ -56,8 +57,6 @@ from crm_platform.runtime.record_queries import (
     MAX_PAGE_SIZE,
     Count,
     Page,
-    SortWalkChooser,
-    WalkPlan,
     cursor_params,
     decode_cursor,
     encode_cursor,

@@ -12,8 +12,8 @@ from sqlalchemy import MetaData, Table, false, true
 from crm_platform.metadata.conditions import ConditionError
 from crm_platform.runtime.entity_tables import index_name, table_name
 from crm_platform.runtime.errors import InvalidOperation
+from crm_platform.runtime.page_plans import SortWalkChooser
 from crm_platform.runtime.principal import Principal
-from crm_platform.runtime.record_queries import SortWalkChooser
 from crm_platform.runtime.records import Page
 from tests.runtime.records_world import DATABASES, World, open_world, tag
 from tests.statement_log import statements_sent

@@ -1,11 +1,11 @@
-"""How a walked page states its scope for PostgreSQL (`record_queries._walkable`)."""
+"""How a walked page states its scope for PostgreSQL (`page_plans._walkable`)."""
 
 from __future__ import annotations
 
 from sqlalchemy import Column, Integer, MetaData, Table, bindparam, or_, select
 from sqlalchemy.dialects import postgresql
 
-from crm_platform.runtime.record_queries import _walkable
+from crm_platform.runtime.page_plans import _walkable
 
 _META = MetaData()
 CUSTOMER = Table(
