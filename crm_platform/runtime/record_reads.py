@@ -316,9 +316,10 @@ class RecordReads:
 
         Reads run without BEGIN (`db.reading_statements`): a page or a count is
         one statement, and BEGIN and COMMIT would double its round trips. Writes
-        on SQLite take the database's write lock first: a transaction that read before its first
-        write cannot wait for a concurrent writer (SQLite reports the snapshot as
-        stale at once), one that writes first simply waits its turn.
+        on SQLite take the database's write lock first: a transaction that read
+        before its first write cannot wait for a concurrent writer (SQLite
+        reports the snapshot as stale at once), one that writes first simply
+        waits its turn.
         """
         try:
             if read_only:
