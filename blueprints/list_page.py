@@ -49,7 +49,6 @@ class ListColumn:
     label: str
     sortable: bool
     numeric: bool
-    masked: bool
     link: bool
     css: str
     sort_url: str
@@ -184,7 +183,6 @@ def _columns(
                 localize(f.label, language),
                 sortable,
                 numeric,
-                masked,
                 i == link,
                 css,
                 sort_url,

@@ -25,6 +25,7 @@ from crm_platform.runtime.events import EventBus, RecordEvent
 from crm_platform.runtime.org import create_unit
 from crm_platform.runtime.policy import AccessPolicy, UnitSubtreePolicy
 from crm_platform.runtime.principal import Principal
+from crm_platform.runtime.record_queries import Page
 from crm_platform.runtime.records import RecordService
 from crm_platform.runtime.tables import User
 from crm_platform.runtime.tenants import create_tenant
@@ -234,3 +235,13 @@ def open_world(
     create_platform_tables(engine)
     yield build_world(engine)
     engine.dispose()
+
+
+def all_pages(world: World, principal: Principal, **kwargs: Any) -> list[Page]:
+    """Every page of the principal's accounts, following `next_cursor` from the first."""
+    pages = [world.service.list(principal, "account", **kwargs)]
+    while pages[-1].next_cursor:
+        pages.append(
+            world.service.list(principal, "account", cursor=pages[-1].next_cursor, **kwargs)
+        )
+    return pages

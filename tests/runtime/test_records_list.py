@@ -15,7 +15,7 @@ from crm_platform.runtime.errors import InvalidOperation
 from crm_platform.runtime.page_plans import SortWalkChooser
 from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.records import Page
-from tests.runtime.records_world import DATABASES, World, open_world, tag
+from tests.runtime.records_world import DATABASES, World, all_pages, open_world, tag
 from tests.statement_log import statements_sent
 
 
@@ -27,15 +27,6 @@ def shared_world(request, tmp_path_factory) -> Iterator[World]:
 @pytest.fixture
 def world(shared_world: World) -> World:
     return shared_world
-
-
-def _walk(world: World, principal: Principal, **kwargs: Any) -> list[Page]:
-    pages = [world.service.list(principal, "account", **kwargs)]
-    while pages[-1].next_cursor:
-        pages.append(
-            world.service.list(principal, "account", cursor=pages[-1].next_cursor, **kwargs)
-        )
-    return pages
 
 
 def _ids(page: Page) -> list[int]:
@@ -51,7 +42,7 @@ def test_keyset_pages_forward_and_back_over_ties_in_updated_at(world: World):
     single.append(world.service.create(alice, "account", {"name": "S", "city": city})["id"])
     only_city = {"field": "city", "op": "eq", "value": city}
 
-    pages = _walk(world, alice, filter=only_city, page_size=3)
+    pages = all_pages(world, alice, filter=only_city, page_size=3)
 
     expected = list(reversed(single)) + sorted(tied, reverse=True)
     assert [i for page in pages for i in _ids(page)] == expected
@@ -78,8 +69,8 @@ def test_sort_by_an_indexed_nullable_field_puts_empty_values_last(world: World):
     ).ids
     only_name = {"field": "name", "op": "eq", "value": name}
 
-    ascending = _walk(world, alice, filter=only_name, sort=[("city", "asc")], page_size=2)
-    descending = _walk(world, alice, filter=only_name, sort=[("city", "desc")], page_size=2)
+    ascending = all_pages(world, alice, filter=only_name, sort=[("city", "asc")], page_size=2)
+    descending = all_pages(world, alice, filter=only_name, sort=[("city", "desc")], page_size=2)
 
     by_city = sorted(zip(cities, ids, strict=True), key=lambda p: (p[0] is None, p[0] or "", p[1]))
     assert [i for page in ascending for i in _ids(page)] == [i for _, i in by_city]
@@ -257,7 +248,7 @@ def test_every_walk_plan_pages_the_same_rows(
     walks = {}
     for breadth in ("narrow", "middle", "broad"):
         monkeypatch.setattr(world.service, "_walks", _Always(breadth))
-        pages = _walk(world, principal, page_size=3)
+        pages = all_pages(world, principal, page_size=3)
         back = [world.service.list(principal, "account", page_size=3, cursor=pages[-1].prev_cursor)]
         walks[breadth] = ([_ids(page) for page in pages], [_ids(page) for page in back])
     assert walks["middle"] == walks["narrow"] == walks["broad"]
@@ -267,7 +258,7 @@ def test_every_walk_plan_pages_the_same_rows(
 def _page_statement(world: World, principal: Principal) -> tuple[str, Any]:
     return next(
         (text, params)
-        for text, params in _statements_of(world, lambda: _walk(world, principal))
+        for text, params in _statements_of(world, lambda: all_pages(world, principal))
         if "deleted_at IS NULL" in text and "LIMIT" in text
     )
 

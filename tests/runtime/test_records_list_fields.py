@@ -10,11 +10,9 @@ import pytest
 
 from crm_platform.runtime.entity_tables import SYSTEM_COLUMN_NAMES, build_tables
 from crm_platform.runtime.errors import InvalidOperation
-from crm_platform.runtime.principal import Principal
 from crm_platform.runtime.record_checks import shape_of
-from crm_platform.runtime.records import Page
 from tests.runtime.profiled_policy import ProfiledPolicy
-from tests.runtime.records_world import DATABASES, World, open_world, tag
+from tests.runtime.records_world import DATABASES, World, all_pages, open_world, tag
 
 SYSTEM = frozenset(SYSTEM_COLUMN_NAMES)
 
@@ -40,15 +38,6 @@ def _accounts(world: World, count: int) -> tuple[dict[str, Any], list[int]]:
     return {"field": "name", "op": "eq", "value": name}, ids
 
 
-def _walk(world: World, principal: Principal, **kwargs: Any) -> list[Page]:
-    pages = [world.service.list(principal, "account", **kwargs)]
-    while pages[-1].next_cursor:
-        pages.append(
-            world.service.list(principal, "account", cursor=pages[-1].next_cursor, **kwargs)
-        )
-    return pages
-
-
 def test_narrowed_list_holds_the_named_fields_and_the_system_columns_only(world: World):
     alice = world.principal("alice")
     only_these, _ = _accounts(world, 3)
@@ -70,8 +59,8 @@ def test_narrowed_list_pages_by_a_sort_field_it_does_not_show(world: World):
     only_these, _ = _accounts(world, 5)
     by_city = [("city", "desc")]
 
-    narrow = _walk(world, alice, filter=only_these, sort=by_city, page_size=2, fields=("name",))
-    full = _walk(world, alice, filter=only_these, sort=by_city, page_size=2)
+    narrow = all_pages(world, alice, filter=only_these, sort=by_city, page_size=2, fields=("name",))
+    full = all_pages(world, alice, filter=only_these, sort=by_city, page_size=2)
 
     assert [[row["id"] for row in page.rows] for page in narrow] == [
         [row["id"] for row in page.rows] for page in full

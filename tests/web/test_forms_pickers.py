@@ -7,6 +7,7 @@ import re
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
+from werkzeug.test import TestResponse
 
 from crm_platform.metadata.store import MetadataStore
 from crm_platform.runtime.org import create_unit
@@ -27,6 +28,13 @@ def visits(app, store: MetadataStore) -> RecordService:
 
 def _text(response) -> str:
     return response.get_data(as_text=True)
+
+
+def _post_visit(client: FlaskClient, subject: str, host: str, hosting_unit: str) -> TestResponse:
+    """Submit the new visit form as the signed-in user, token included."""
+    data = {"subject": subject, "host": host, "hosting_unit": hosting_unit}
+    token = csrf_token(client, "/r/visit/new")
+    return client.post("/r/visit/new", data={"csrf_token": token, **data})
 
 
 def _visit(service: RecordService, acme: Org, **values: object) -> dict:
@@ -72,15 +80,7 @@ def test_saving_picked_ids_names_the_user_and_unit_on_the_record_page(
     client: FlaskClient, acme: Org, visits: RecordService
 ) -> None:
     sign_in(client, acme.rep_a)
-    response = client.post(
-        "/r/visit/new",
-        data={
-            "csrf_token": csrf_token(client, "/r/visit/new"),
-            "subject": "Quarterly review",
-            "host": str(acme.user_ids["matrix"]),
-            "hosting_unit": str(acme.bu),
-        },
-    )
+    response = _post_visit(client, "Quarterly review", str(acme.user_ids["matrix"]), str(acme.bu))
     assert response.status_code == 302
     page = _text(client.get(response.headers["Location"]))
     assert re.search(r'<dd data-field="host">\s*Matrix Person\s*</dd>', page)
@@ -91,15 +91,7 @@ def test_rejected_submission_shows_the_picked_user_and_unit_by_name_again(
     client: FlaskClient, acme: Org, visits: RecordService
 ) -> None:
     sign_in(client, acme.rep_a)
-    response = client.post(
-        "/r/visit/new",
-        data={
-            "csrf_token": csrf_token(client, "/r/visit/new"),
-            "subject": "",
-            "host": str(acme.user_ids["bu_head"]),
-            "hosting_unit": str(acme.branch_a),
-        },
-    )
+    response = _post_visit(client, "", str(acme.user_ids["bu_head"]), str(acme.branch_a))
     page = _text(response)
     assert response.status_code == 422
     assert 'id="error-subject"' in page
@@ -115,15 +107,7 @@ def test_a_user_or_unit_of_another_tenant_is_refused_beside_its_field(
         unit = create_unit(connection, other.id, "hq", {"en": "Other HQ"}, "group")
         stranger = add_user(connection, other.id, "stranger@other.cn", "Stranger", unit.id)
     sign_in(client, acme.rep_a)
-    response = client.post(
-        "/r/visit/new",
-        data={
-            "csrf_token": csrf_token(client, "/r/visit/new"),
-            "subject": "Forged",
-            "host": str(stranger),
-            "hosting_unit": str(unit.id),
-        },
-    )
+    response = _post_visit(client, "Forged", str(stranger), str(unit.id))
     page = _text(response)
     assert response.status_code == 422
     assert 'id="error-host"' in page and 'id="error-hosting_unit"' in page
