@@ -20,12 +20,13 @@ from flask_babel import gettext as _
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from blueprints.context import UNIT_SESSION_KEY, db, remember_user
+from blueprints.context import UNIT_SESSION_KEY, db, remember_session
 from blueprints.i18n import LANGUAGES, SESSION_KEY, normalise_language
+from crm_platform.runtime.session_reads import read_session
 from crm_platform.runtime.sign_in import Attempt, SignInLocked, sign_in
 from crm_platform.runtime.tables import User
 from crm_platform.runtime.tenants import list_tenants
-from crm_platform.runtime.users import SessionUser, session_user, set_locale
+from crm_platform.runtime.users import SessionUser, set_locale
 
 bp = Blueprint("auth", __name__)
 
@@ -79,7 +80,7 @@ def init_app(app: Flask) -> None:
 
 
 def _load_user(reference: str) -> SignedInUser | None:
-    """The session's user and tenant key in one row; None signs the session out.
+    """The session's user, with the tenant stamp at their unit, in one row; None signs them out.
 
     A forged or stale reference (user or tenant gone) and a deactivated user
     all end the session.
@@ -88,11 +89,12 @@ def _load_user(reference: str) -> SignedInUser | None:
         tenant_id, user_id = (int(part) for part in reference.split(":", 1))
     except ValueError:
         return None
-    found: SessionUser | None = session_user(db(), tenant_id, user_id)
-    if found is None or not found.active:
+    chosen = session.get(UNIT_SESSION_KEY)
+    start = read_session(db(), tenant_id, user_id, chosen if isinstance(chosen, int) else None)
+    if start is None or not start.user.active:
         return None
-    remember_user(found)
-    return SignedInUser.of(found, found.tenant_key)
+    remember_session(start)
+    return SignedInUser.of(start.user, start.user.tenant_key)
 
 
 @bp.get("/sign-in")

@@ -36,6 +36,7 @@ from crm_platform.runtime.record_capabilities import (
     read_stamp,
 )
 from crm_platform.runtime.records import RecordService
+from crm_platform.runtime.session_reads import SessionStart
 from crm_platform.runtime.users import UserIdentity, get_user, may_administer, principal_of
 from crm_platform.services import build_platform
 
@@ -102,14 +103,20 @@ def db() -> Connection:
     return connection
 
 
-def remember_user(user: UserIdentity) -> None:
-    """Keep the user row the session loaded, so building the principal need not read it again."""
-    g.crm_user = user
+def remember_session(start: SessionStart) -> None:
+    """Keep what the session's loader read: the user row and, if it was found, the tenant stamp.
+
+    Building the principal then need not read the user again, nor `tenant_stamp` the tenant.
+    """
+    g.crm_user = start.user
+    if start.stamp is not None:
+        g.crm_stamp = (start.user.id, start.stamp)
 
 
 def tenant_stamp() -> TenantStamp:
     """The signed-in user's tenant versions and working unit, read once a request.
 
+    Usually the session's loader read them already, with the user (`remember_session`).
     The unit is the one chosen in the session, else the user's primary unit; a
     chosen unit that is gone (merged, or another tenant's id) is forgotten.
     """

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -71,8 +72,12 @@ _FALLBACKS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 _TRADITIONAL_REGIONS = frozenset({"tw", "hk", "mo"})
 
 
+@lru_cache(maxsize=256)
 def _language(locale: str) -> str:
-    """Map a locale spelling (``zh_TW``, ``zh-Hant-HK``, ``zh-CN``, ``en-GB``) to a text key."""
+    """Map a locale spelling (``zh_TW``, ``zh-Hant-HK``, ``zh-CN``, ``en-GB``) to a text key.
+
+    Remembered: a page localizes dozens of labels, all in the same few spellings.
+    """
     parts = [p.lower() for p in locale.replace("_", "-").split("-") if p]
     if not parts or parts[0] != "zh":
         return "en"

@@ -49,20 +49,6 @@ _DUMMY_HASHES: dict[str, str] = {}
 _NAMES_PER_QUERY = 500  # well under every database's limit of bound parameters
 # Statements run on every request, built once: constructing a select costs more than
 # running it on a small indexed table, and a reused statement keeps its cache key.
-_SESSION_USER = (
-    select(
-        USERS.c.id,
-        USERS.c.tenant_id,
-        _TENANTS.c.key,
-        USERS.c.email,
-        USERS.c.display_name,
-        USERS.c.locale,
-        USERS.c.primary_unit_id,
-        USERS.c.active,
-    )
-    .join(_TENANTS, _TENANTS.c.id == USERS.c.tenant_id)
-    .where(USERS.c.id == bindparam("user_id"), USERS.c.tenant_id == bindparam("tenant_id"))
-)
 _DISPLAY_NAMES = select(USERS.c.id, USERS.c.display_name).where(
     USERS.c.tenant_id == bindparam("tenant_id"), USERS.c.id.in_(bindparam("ids", expanding=True))
 )
@@ -170,16 +156,6 @@ def get_user(connection: Connection, tenant_id: int, user_id: int) -> User:
     if row is None:
         raise RecordNotFound("user", user_id)
     return user_from_row(row)
-
-
-def session_user(connection: Connection, tenant_id: int, user_id: int) -> SessionUser | None:
-    """The user with this id in this tenant with the tenant's key, or None if either is gone.
-
-    Inactive users are returned too (with ``active`` false): the caller decides
-    what an inactive account may do.
-    """
-    row = connection.execute(_SESSION_USER, {"user_id": user_id, "tenant_id": tenant_id}).first()
-    return None if row is None else SessionUser(*row)
 
 
 def find_user_by_email(connection: Connection, tenant_id: int, email: str) -> User | None:

@@ -1,4 +1,5 @@
-"""A request's tenant stamp: read once, then configurations and capabilities need no read."""
+"""A request's tenant stamp: read once (with the session's user), then configurations and
+capabilities need no read."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from crm_platform.runtime import users
 from crm_platform.runtime.errors import InvalidOperation, RecordNotFound
 from crm_platform.runtime.record_capabilities import read_stamp
+from crm_platform.runtime.session_reads import read_session
 from tests.runtime.records_world import ACCOUNT_VIEW, DATABASES, DOCUMENTS, World, open_world
 from tests.statement_log import queries, statements_sent
 
@@ -81,3 +84,59 @@ def test_a_stamp_keeps_its_configuration_and_the_next_stamp_sees_a_publish(world
     assert new.list_views["accounts_by_name"].label["en"] == "Renamed view"
     # A request that read the old stamp stays on the configuration it started with.
     assert old.list_views["accounts_by_name"].label["en"] == "Accounts by name"
+
+
+def test_session_start_is_the_user_row_with_the_stamp_at_their_primary_unit(world: World) -> None:
+    with world.engine.connect() as connection:
+        start = read_session(connection, world.tenant.id, world.users["tom"], None)
+        stamp = read_stamp(connection, world.tenant.id, world.units["team"])
+        assert start is not None
+        assert start.user == users.SessionUser(
+            id=world.users["tom"],
+            tenant_id=world.tenant.id,
+            tenant_key="acme",
+            email="tom@example.com",
+            display_name="Tom",
+            locale="en",
+            primary_unit_id=world.units["team"],
+            active=True,
+        )
+        assert start.stamp == stamp
+        # The principal built from the session's row is the one built from the full row.
+        assert users.principal_of(connection, start.user) == users.principal_for(
+            connection, world.users["tom"]
+        )
+
+
+def test_session_start_is_one_statement(world: World) -> None:
+    with world.engine.connect() as connection, statements_sent(world.engine) as sent:
+        read_session(connection, world.tenant.id, world.users["alice"], world.units["hq"])
+    assert len(queries(sent)) == 1
+
+
+def test_session_start_at_a_chosen_unit_stamps_that_unit(world: World) -> None:
+    with world.engine.connect() as connection:
+        start = read_session(connection, world.tenant.id, world.users["alice"], world.units["hq"])
+        assert start is not None and start.stamp is not None
+        assert start.stamp == read_stamp(connection, world.tenant.id, world.units["hq"])
+
+
+def test_session_start_at_another_tenants_or_a_missing_unit_has_no_stamp(world: World) -> None:
+    with world.engine.connect() as connection:
+        for unit_id in (world.units["beta_hq"], 999_999):
+            start = read_session(connection, world.tenant.id, world.users["alice"], unit_id)
+            assert start is not None and start.user.id == world.users["alice"]
+            assert start.stamp is None
+
+
+def test_session_start_of_another_tenant_or_an_unknown_user_is_none(world: World) -> None:
+    with world.engine.connect() as connection:
+        assert read_session(connection, world.other_tenant.id, world.users["alice"], None) is None
+        assert read_session(connection, world.tenant.id, 999_999, None) is None
+
+
+def test_session_start_of_an_inactive_user_says_so(world: World) -> None:
+    with world.engine.connect() as connection:  # never committed: the world stays as it was
+        users.set_active(connection, world.users["sam"], False)
+        start = read_session(connection, world.tenant.id, world.users["sam"], None)
+        assert start is not None and start.user.active is False

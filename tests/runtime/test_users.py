@@ -137,36 +137,6 @@ def test_display_names_of_many_users_leave_out_unknown_and_foreign_ids(tree) -> 
     assert users.display_names(connection, units.tenant_id, []) == {}
 
 
-def test_session_user_is_one_row_with_the_tenant_key_and_the_active_flag(tree) -> None:
-    connection, units = tree
-    li = users.create_user(
-        connection, units.tenant_id, "li@b.cn", "Li Lei", "pa55word", units.bu, locale="en"
-    )
-    found = users.session_user(connection, units.tenant_id, li.id)
-    assert found == users.SessionUser(
-        id=li.id,
-        tenant_id=units.tenant_id,
-        tenant_key="acme",
-        email="li@b.cn",
-        display_name="Li Lei",
-        locale="en",
-        primary_unit_id=units.bu,
-        active=True,
-    )
-    # The principal built from it is the one built from the full row.
-    assert users.principal_of(connection, found) == users.principal_for(connection, li.id)
-    users.set_active(connection, li.id, False)
-    inactive = users.session_user(connection, units.tenant_id, li.id)
-    assert inactive is not None and inactive.active is False
-
-
-def test_session_user_of_another_tenant_or_unknown_id_is_none(tree) -> None:
-    connection, units = tree
-    li = users.create_user(connection, units.tenant_id, "li@b.cn", "Li Lei", "pa55word", units.bu)
-    assert users.session_user(connection, units.other_tenant_id, li.id) is None
-    assert users.session_user(connection, units.tenant_id, 999_999) is None
-
-
 def test_display_names_across_several_chunks_find_every_known_user(tree) -> None:
     connection, units = tree
     li = users.create_user(connection, units.tenant_id, "li@b.cn", "Li Lei", "pa55word", units.bu)

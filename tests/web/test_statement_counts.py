@@ -12,17 +12,17 @@ from crm_platform.runtime.users import principal_for
 from tests.statement_log import queries, statements_sent
 from tests.web.conftest import Org, add_user, sign_in
 
-LIST_PAGE_STATEMENTS = 7
+LIST_PAGE_STATEMENTS = 6
 """The most one list page may run (transaction control aside), however many owners and owning
 units its rows have.
 
-As measured: the session's user with its tenant's key (flask-login's user loader), the
-request's one read of the tenant's versions with the unit worked at
-(`record_capabilities.read_stamp`), the page and its count, all the owners'
-names, all the rows' owning units, and the user's own unit (named in the unit
-filter) when no row is owned there. The configuration, the principal's roles and memberships, the
-capabilities of every entity and the administrator check are answered from
-caches keyed by the versions that read returned (`blueprints.context`).
+As measured: the session's user with its tenant's versions and the unit worked at,
+in one statement (flask-login's user loader, `session_reads.read_session`), the page
+and its count, all the owners' names, all the rows' owning units, and the user's own
+unit (named in the unit filter) when no row is owned there. The configuration, the
+principal's roles and memberships, the capabilities of every entity and the
+administrator check are answered from caches keyed by the versions that read
+returned (`blueprints.context`).
 """
 PAGE_SIZE = 5
 """The page size of the accounts' list view in `tests.web.world`: one owner per row here."""
