@@ -2,11 +2,12 @@
 
 The session is a signed cookie and everything else is read from the database,
 so any worker can serve any request. A request reads its tenant's versions once
-(`tenant_stamp`, together with the unit the user works at); what it derives
-from rows that only change with those versions (the principal's roles and
-memberships, what they may do with each entity, whether they administer) is
-kept per process keyed by them, so a change committed by any worker is seen by
-the next request everywhere, and a second worker merely computes it again.
+(`tenant_stamp`, together with the unit the user works at, usually in the same
+statement as the session's user); what it derives from rows that only change
+with those versions (the principal's roles and memberships, what they may do
+with each entity, whether they administer) is kept per process keyed by them,
+so a change committed by any worker is seen by the next request everywhere, and
+a second worker merely computes it again.
 """
 
 from __future__ import annotations
