@@ -70,7 +70,8 @@ def _money(value: Any, field_def: FieldDef, show: Show) -> str:
 
 
 def _boolean(value: Any, _field: FieldDef, _show: Show) -> str:
-    return _("Yes") if value else _("No")
+    text: str = _("Yes") if value else _("No")
+    return text
 
 
 def _date(value: Any, _field: FieldDef, show: Show) -> str:

@@ -49,7 +49,8 @@ def babel_locale(language: str) -> Locale:
 def _number_pattern(language: str, scale: int | None) -> NumberPattern:
     """The decimal pattern `format_decimal` would parse on every call, parsed once."""
     if scale is None:
-        return babel_locale(language).decimal_formats[None]
+        pattern: NumberPattern = babel_locale(language).decimal_formats[None]
+        return pattern
     return parse_pattern("#,##0" + ("." + "0" * scale if scale else ""))
 
 
@@ -133,13 +134,14 @@ def format_number_for(value: Any, language: str, scale: int | None = None) -> st
     if value is None or value == "":
         return ""
     # As babel.numbers.format_decimal does, with the pattern and locale looked up once.
-    return _number_pattern(language, scale).apply(
+    text: str = _number_pattern(language, scale).apply(
         Decimal(str(value)),
         babel_locale(language),
         decimal_quantization=True,
         group_separator=True,
         numbering_system="latn",
     )
+    return text
 
 
 def format_money_for(

@@ -90,4 +90,5 @@ def mask_value(field_type: str, value: Any) -> Any:
     """The masked form of one value (None stays None: an empty field shows as empty)."""
     if value is None:
         return None
-    return MASKS.get(field_type, hide)(value)
+    mask: Callable[[Any], Any] = MASKS.get(field_type, hide)
+    return mask(value)

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     Table,
     and_,
     bindparam,
@@ -58,7 +59,7 @@ class SortKey:
     """One resolved key of a sort: a column of the table and its direction."""
 
     name: str
-    column: Any
+    column: Column[Any]
     descending: bool
 
     @property
@@ -115,7 +116,7 @@ def resolve_sort(
 
 def order_by(keys: Sequence[SortKey], backwards: bool) -> list[ColumnElement[Any]]:
     """ORDER BY clauses for the keys (reversed when paging backwards)."""
-    clauses = []
+    clauses: list[ColumnElement[Any]] = []
     for key in keys:
         descending = key.descending != backwards
         clause = key.column.desc() if descending else key.column.asc()

@@ -8,11 +8,11 @@ configurations, the entity's `Table` and the principal's compiled access.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -131,6 +131,9 @@ _TAKE_WRITE_LOCK = update(_TENANTS).where(false()).values(id=_TENANTS.c.id)
 Records = list[dict[str, Any]]
 History = list[audit.AuditRecord]
 
+
+_Read = TypeVar("_Read")
+"""What one read returns (a record, a page, a count)."""
 
 PHYSICAL = "\0physical"
 """The `_configuration` key of the tenant's physical configuration (no unit key looks like it)."""
@@ -295,7 +298,12 @@ class RecordReads:
             speculative=speculative,
         )
 
-    def _read(self, entity_key: str, principal: Principal, run: Any) -> Any:
+    def _read(
+        self,
+        entity_key: str,
+        principal: Principal,
+        run: Callable[[OperationContext], tuple[_Read, Any]],
+    ) -> _Read:
         """Run a read (`run(ctx) -> (result, stamp)`) on a speculative context, redone if stale."""
         with self._transaction(entity_key, "read", read_only=True) as connection:
             ctx = self._context(connection, principal, entity_key, speculative=True)
@@ -385,7 +393,7 @@ class RecordReads:
         """One live record as the principal may see it; `RecordNotFound` otherwise."""
         wanted = as_record_id(entity_key, record_id)
 
-        def run(ctx: OperationContext) -> tuple[Any, Any]:
+        def run(ctx: OperationContext) -> tuple[dict[str, Any] | None, Any]:
             table = ctx.table
             predicate = ctx.access.predicate("read")
             reader = ctx.shape.reader(ctx.hidden)
@@ -482,7 +490,7 @@ class RecordReads:
             )
         wanted = frozenset(fields) if fields is not None else None
 
-        def run(ctx: OperationContext) -> tuple[Any, Any]:
+        def run(ctx: OperationContext) -> tuple[Page, Any]:
             allowed = ctx.shape.sortable - ctx.hidden
             keys = resolve_sort(entity_key, ctx.table, sort, allowed)
             backwards = False
@@ -576,7 +584,7 @@ class RecordReads:
     ) -> Count:
         """How many live records the principal may read match; stops at `cap` (None: exact)."""
 
-        def run(ctx: OperationContext) -> tuple[Any, Any]:
+        def run(ctx: OperationContext) -> tuple[Count, Any]:
             predicate = ctx.access.predicate("read")
 
             def build() -> Any:
