@@ -113,9 +113,10 @@ class Floors:
         self.raw = {name: raw_sql(getattr(sql, name), self.dialect) for name in self.core}
 
     def via_core(self, name: str, **params: Any) -> list[Any]:
-        with self.bench.engine.connect() as connection:
+        with self.bench.engine.connect() as opened:
+            connection = opened
             if self.dialect == "postgresql":
-                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                connection = opened.execution_options(isolation_level="AUTOCOMMIT")
             return connection.execute(self.core[name], params).all()
 
     def via_raw(self, name: str, **params: Any) -> list[Any]:

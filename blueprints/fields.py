@@ -139,7 +139,7 @@ DISPLAY: Mapping[str, Display] = {
 
 def display(value: Any, field_def: FieldDef, show: Show, level: str = "edit") -> str:
     """A stored value as text for a page; masked values are shown as the core masked them."""
-    if value is None or value == "" or value == []:
+    if value is None or value in ("", []):
         return ""
     if level == "masked":
         if isinstance(value, Mapping):

@@ -49,8 +49,6 @@ def resolve(
         if f is not None and f.type in _NAMED_TYPES
     ]
     rows = list(records)
-    principal = current_principal()
-    language = view.language
     wanted: dict[str, set[int]] = {}
     users: set[int] = set()
     unit_ids: set[int] = set()
@@ -64,18 +62,36 @@ def resolve(
             users.update(ids - view.lookups.users.keys())
         elif field_def.type == "org_unit":
             unit_ids.update(ids - view.lookups.units.keys())
-    if unit_ids:
-        # Every unit field of every row at once: a page names its owning units in one query.
-        found = units(unit_ids)
-        for unit_id in unit_ids:
-            named = found.get(unit_id)
-            view.lookups.units[unit_id] = (
-                localize(named.name, language) if named is not None else f"#{unit_id}"
-            )
-    if users:
-        # Every user field of every row at once: a page names its owners in one query.
-        names = display_names(db(), principal.tenant_id, users)
-        view.lookups.users.update({user_id: names.get(user_id, f"#{user_id}") for user_id in users})
+    _name_units(view, unit_ids)
+    _name_users(view, users)
+    _name_records(view, wanted)
+
+
+def _name_units(view: Show, unit_ids: set[int]) -> None:
+    """Every unit field of every row at once: a page names its owning units in one query."""
+    if not unit_ids:
+        return
+    found = units(unit_ids)
+    for unit_id in unit_ids:
+        named = found.get(unit_id)
+        view.lookups.units[unit_id] = (
+            localize(named.name, view.language) if named is not None else f"#{unit_id}"
+        )
+
+
+def _name_users(view: Show, users: set[int]) -> None:
+    """Every user field of every row at once: a page names its owners in one query."""
+    if not users:
+        return
+    names = display_names(db(), current_principal().tenant_id, users)
+    view.lookups.users.update({user_id: names.get(user_id, f"#{user_id}") for user_id in users})
+
+
+def _name_records(view: Show, wanted: dict[str, set[int]]) -> None:
+    """Referenced records' titles, through the record service: only those the user may read."""
+    if not wanted:
+        return
+    principal = current_principal()
     configuration = current_configuration()
     for target, ids in wanted.items():
         if not configuration.has_entity(target):
@@ -112,7 +128,7 @@ def column_formatter(view: Show, field_def: FieldDef, level: str) -> Formatter:
     )
 
     def formatted(value: Any) -> str:
-        if value is None or value == "" or value == []:
+        if value is None or value in ("", []):
             return ""
         return write(value)
 

@@ -23,7 +23,7 @@ The record service applies the result (`RoleAccess`) generically; see `policy`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from types import MappingProxyType
@@ -60,7 +60,7 @@ from crm_platform.runtime.policy import (
     SystemPolicy,
     TenantState,
 )
-from crm_platform.runtime.principal import Principal
+from crm_platform.runtime.principal import Principal, RoleGrant
 from crm_platform.runtime.restrictions import restriction_reach
 from crm_platform.runtime.sharing import (
     ACCESS_PRIVILEGES,
@@ -73,7 +73,12 @@ from crm_platform.runtime.sharing import (
 )
 
 if TYPE_CHECKING:
-    from crm_platform.metadata.model import Configuration, EntityDef
+    from crm_platform.metadata.model import (
+        Configuration,
+        EntityDef,
+        RestrictionRuleDef,
+        SharingRuleDef,
+    )
     from crm_platform.runtime.records import RecordService
 
 __all__ = [
@@ -310,7 +315,6 @@ class RolePolicy:
         if not facts.active:
             return _deny_all(entity.key, facts)
         held = [g for g in facts.assignments if g.role in config.roles]
-        master = entity.ownership == "master"
         rules = config.sharing_rules_for(entity.key)
         restriction_rules = config.restriction_rules_for(entity.key)
         unit_ids = (
@@ -318,35 +322,18 @@ class RolePolicy:
             if rules or restriction_rules
             else MappingProxyType({})
         )
-        condition_context = ConditionContext(
-            user_id=facts.user_id,
-            unit_id=facts.context_unit,
-            unit_ids=tuple(sorted(facts.memberships)),
-            today=today,
+        condition = _RuleConditions(
+            table,
+            entity,
+            connection.dialect.name,
+            ConditionContext(
+                user_id=facts.user_id,
+                unit_id=facts.context_unit,
+                unit_ids=tuple(sorted(facts.memberships)),
+                today=today,
+            ),
         )
-        columns: tuple[Any, Any] | None = None
-
-        def condition(rule_condition: Any) -> ColumnElement[bool]:
-            nonlocal columns
-            if columns is None:
-                columns = _condition_columns(table, entity, connection.dialect.name)
-            return compile_condition(rule_condition, columns[0], columns[1], condition_context)
-
-        restrictions: list[SourcedClause] = []
-        for restriction in restriction_rules:
-            reach = restriction_reach(restriction, unit_ids, facts)
-            if reach is None:
-                continue
-            try:
-                clause = condition(restriction.condition)
-            except ConditionError:
-                # A rule that no longer compiles must fail closed: it hides every record.
-                clause = true()
-            restrictions.append(
-                SourcedClause(
-                    "restriction_rule", restriction.key, None, "restricts", clause, reach.describe()
-                )
-            )
+        restrictions = _restriction_clauses(restriction_rules, unit_ids, facts, condition)
         boundary = and_(*(not_(r.clause) for r in restrictions)) if restrictions else None
 
         levels: dict[str, str] = {}
@@ -355,20 +342,7 @@ class RolePolicy:
         predicates: dict[str, ColumnElement[bool]] = {}
         reaching_rules = [rule for rule in rules if rule_reaches(rule, unit_ids, facts)]
         for privilege in ALL_PRIVILEGES:
-            by_level: dict[str, set[int]] = {}
-            sources: list[SourcedClause] = []
-            for grant in held:
-                level = config.roles[grant.role].level(entity.key, privilege)
-                if level == "none":
-                    continue
-                by_level.setdefault(level, set()).add(grant.unit_id)
-                clause = LEVEL_CLAUSES[level](table, facts, (grant.unit_id,))
-                sources.append(SourcedClause("role", grant.role, grant.unit_id, level, clause))
-            if master and privilege == "read":
-                by_level.setdefault("tenant", set())
-                sources.append(
-                    SourcedClause("master", entity.key, None, "tenant", true(), "master data")
-                )
+            by_level, sources = _role_sources(config, held, entity, table, facts, privilege)
             level = widest(by_level)
             levels[privilege] = level
             unit_grants[privilege] = MappingProxyType(
@@ -378,22 +352,7 @@ class RolePolicy:
                 shared = share_clause(table, tenant.id, entity.key, facts, privilege)
                 if shared is not None:
                     sources.append(SourcedClause("shares", entity.key, None, "share", shared))
-                for rule in reaching_rules:
-                    if privilege not in ACCESS_PRIVILEGES[rule.access]:
-                        continue
-                    try:
-                        clause = condition(rule.condition)
-                    except ConditionError:
-                        continue
-                    sources.append(
-                        SourcedClause(
-                            "sharing_rule",
-                            rule.key,
-                            unit_ids.get(rule.target.unit),
-                            rule.access,
-                            clause,
-                        )
-                    )
+                sources.extend(_rule_sources(reaching_rules, privilege, unit_ids, condition))
             grants[privilege] = tuple(sources)
             predicates[privilege] = _combine(table, facts, by_level, sources, boundary)
         # Nobody acts on a record they cannot see: every row privilege implies read.
@@ -419,6 +378,98 @@ class RolePolicy:
                 {key: types[key] for key, level in flevels.items() if level == "masked"}
             ),
         )
+
+
+class _RuleConditions:
+    """Compiles sharing and restriction rules' conditions on one table for one principal.
+
+    The table's condition columns are looked up on the first rule only: most
+    entities have no rules, and their access compiles without them.
+    """
+
+    def __init__(self, table: Table, entity: EntityDef, dialect: str, context: ConditionContext):
+        self._table = table
+        self._entity = entity
+        self._dialect = dialect
+        self._context = context
+        self._columns: tuple[Any, Any] | None = None
+
+    def __call__(self, rule_condition: Any) -> ColumnElement[bool]:
+        if self._columns is None:
+            self._columns = _condition_columns(self._table, self._entity, self._dialect)
+        return compile_condition(rule_condition, self._columns[0], self._columns[1], self._context)
+
+
+def _restriction_clauses(
+    restriction_rules: Sequence[RestrictionRuleDef],
+    unit_ids: Mapping[str, int],
+    facts: SecurityFacts,
+    condition: _RuleConditions,
+) -> list[SourcedClause]:
+    """The restriction rules that reach the principal, each as the records it hides."""
+    restrictions: list[SourcedClause] = []
+    for restriction in restriction_rules:
+        reach = restriction_reach(restriction, unit_ids, facts)
+        if reach is None:
+            continue
+        try:
+            clause = condition(restriction.condition)
+        except ConditionError:
+            # A rule that no longer compiles must fail closed: it hides every record.
+            clause = true()
+        restrictions.append(
+            SourcedClause(
+                "restriction_rule", restriction.key, None, "restricts", clause, reach.describe()
+            )
+        )
+    return restrictions
+
+
+def _role_sources(
+    config: Configuration,
+    held: Sequence[RoleGrant],
+    entity: EntityDef,
+    table: Table,
+    facts: SecurityFacts,
+    privilege: str,
+) -> tuple[dict[str, set[int]], list[SourcedClause]]:
+    """The units each level of `privilege` is held at, and the roles (and master data) giving it."""
+    by_level: dict[str, set[int]] = {}
+    sources: list[SourcedClause] = []
+    for grant in held:
+        level = config.roles[grant.role].level(entity.key, privilege)
+        if level == "none":
+            continue
+        by_level.setdefault(level, set()).add(grant.unit_id)
+        clause = LEVEL_CLAUSES[level](table, facts, (grant.unit_id,))
+        sources.append(SourcedClause("role", grant.role, grant.unit_id, level, clause))
+    if entity.ownership == "master" and privilege == "read":
+        by_level.setdefault("tenant", set())
+        sources.append(SourcedClause("master", entity.key, None, "tenant", true(), "master data"))
+    return by_level, sources
+
+
+def _rule_sources(
+    reaching_rules: Sequence[SharingRuleDef],
+    privilege: str,
+    unit_ids: Mapping[str, int],
+    condition: _RuleConditions,
+) -> list[SourcedClause]:
+    """The sharing rules reaching the principal that carry `privilege`; a broken rule gives none."""
+    sources: list[SourcedClause] = []
+    for rule in reaching_rules:
+        if privilege not in ACCESS_PRIVILEGES[rule.access]:
+            continue
+        try:
+            clause = condition(rule.condition)
+        except ConditionError:
+            continue
+        sources.append(
+            SourcedClause(
+                "sharing_rule", rule.key, unit_ids.get(rule.target.unit), rule.access, clause
+            )
+        )
+    return sources
 
 
 def _and_read(own: ColumnElement[bool], read: ColumnElement[bool]) -> ColumnElement[bool]:

@@ -303,6 +303,19 @@ def build_table(
     title = getattr(entity, "title_field", None)
     if title and title in table.c and f"uq_{title}" not in wanted:
         wanted[f"title_{title}"] = ([table.c[title], table.c.id], {})
+    _add_sort_indexes(wanted, table, entity, list_views)
+    for suffix, (elements, options) in wanted.items():
+        Index(index_name(name, suffix), *elements, **options)
+    return table
+
+
+def _add_sort_indexes(
+    wanted: dict[str, tuple[list[Any], dict[str, Any]]],
+    table: Table,
+    entity: EntityDef,
+    list_views: Iterable[Any],
+) -> None:
+    """An index for each list view's default sort that no index in `wanted` serves already."""
     unsortable = {f.key for f in entity.fields if f.type in UNSORTABLE_TYPES}
     for view in list_views:
         pairs = _sort_pairs(view)
@@ -315,9 +328,6 @@ def build_table(
         # An index whose leading elements are the sort's serves it already.
         if not any(_leads(elements, existing) for existing, _ in wanted.values()):
             wanted[suffix] = (elements, {})
-    for suffix, (elements, options) in wanted.items():
-        Index(index_name(name, suffix), *elements, **options)
-    return table
 
 
 def _leads(prefix: Sequence[Any], elements: Sequence[Any]) -> bool:

@@ -24,7 +24,7 @@ from crm_platform.runtime.access_levels import ALL_PRIVILEGES, LEVEL_RANK, unit_
 from crm_platform.runtime.errors import AccessDenied, RecordNotFound
 from crm_platform.runtime.field_security import FieldGrant
 from crm_platform.runtime.principal import Principal
-from crm_platform.runtime.sharing import ACCESS_PRIVILEGES, shares_reaching
+from crm_platform.runtime.sharing import ACCESS_PRIVILEGES, Share, shares_reaching
 from crm_platform.runtime.tenants import get_tenant_by_id
 from crm_platform.runtime.users import get_user, may_administer, principal_of
 
@@ -152,52 +152,20 @@ def explain_access(
         restricted = [(r, next(answers)) for r in compiled.restrictions]
         for privilege in ALL_PRIVILEGES:
             level = compiled.levels[privilege]
-            sources: list[AccessSource] = []
-            for source, applies in matched[privilege]:
-                if source.kind == "shares":
-                    continue
-                if privilege == "create":
-                    grants = {source.level: frozenset({source.unit_id or 0})}
-                    applies = unit_covered(connection, compiled.facts, grants, row.owning_unit_id)
-                sources.append(
-                    AccessSource(
-                        kind=source.kind,
-                        key=source.key,
-                        level=source.level,
-                        applies=applies,
-                        unit_id=source.unit_id,
-                        unit_key=unit_keys.get(source.unit_id or 0),
-                        detail=source.detail,
-                    )
-                )
-            gated = LEVEL_RANK[level] >= LEVEL_RANK["own"]
-            for share in shares:
-                if privilege not in ACCESS_PRIVILEGES[share.access]:
-                    continue
-                target = unit_keys.get(share.target_id) if share.target_type != "user" else None
-                sources.append(
-                    AccessSource(
-                        kind="share",
-                        key=str(share.id),
-                        level=share.access,
-                        applies=gated,
-                        unit_id=share.target_id if target else None,
-                        unit_key=target,
-                        detail=f"shared with {share.target_type} {target or share.target_id}"
-                        + ("" if gated else "; your roles give no access at own or above"),
-                    )
-                )
-            for restriction, applies in restricted:
-                sources.append(
-                    AccessSource(
-                        kind="restriction_rule",
-                        key=restriction.key,
-                        level="restricts",
-                        applies=applies,
-                        effect="restricts",
-                        detail=restriction.detail,
-                    )
-                )
+            sources = [
+                *_grant_sources(
+                    connection,
+                    compiled,
+                    privilege,
+                    matched[privilege],
+                    row.owning_unit_id,
+                    unit_keys,
+                ),
+                *_share_sources(
+                    shares, privilege, LEVEL_RANK[level] >= LEVEL_RANK["own"], unit_keys
+                ),
+                *_restriction_sources(restricted),
+            ]
             if privilege == "create":
                 # Could the user create this record where it is (its owning unit)?
                 granted = unit_covered(
@@ -211,6 +179,79 @@ def explain_access(
     return AccessExplanation(
         entity_key, record_id, principal.user_id, MappingProxyType(per_privilege)
     )
+
+
+def _grant_sources(
+    connection: Connection,
+    compiled: CompiledAccess,
+    privilege: str,
+    matched: list[tuple[SourcedClause, bool]],
+    owning_unit_id: int | None,
+    unit_keys: Mapping[int, str],
+) -> list[AccessSource]:
+    """The roles, master data and sharing rules behind one privilege, each with whether it applies.
+
+    For ``create`` a grant applies when it covers the record's owning unit.
+    """
+    sources: list[AccessSource] = []
+    for source, matches in matched:
+        if source.kind == "shares":
+            continue  # the record's own shares are listed one by one (`_share_sources`)
+        applies = matches
+        if privilege == "create":
+            grants = {source.level: frozenset({source.unit_id or 0})}
+            applies = unit_covered(connection, compiled.facts, grants, owning_unit_id)
+        sources.append(
+            AccessSource(
+                kind=source.kind,
+                key=source.key,
+                level=source.level,
+                applies=applies,
+                unit_id=source.unit_id,
+                unit_key=unit_keys.get(source.unit_id or 0),
+                detail=source.detail,
+            )
+        )
+    return sources
+
+
+def _share_sources(
+    shares: list[Share], privilege: str, gated: bool, unit_keys: Mapping[int, str]
+) -> list[AccessSource]:
+    """The record's shares that carry `privilege`; they apply only above a role's ``own`` level."""
+    sources: list[AccessSource] = []
+    for share in shares:
+        if privilege not in ACCESS_PRIVILEGES[share.access]:
+            continue
+        target = unit_keys.get(share.target_id) if share.target_type != "user" else None
+        sources.append(
+            AccessSource(
+                kind="share",
+                key=str(share.id),
+                level=share.access,
+                applies=gated,
+                unit_id=share.target_id if target else None,
+                unit_key=target,
+                detail=f"shared with {share.target_type} {target or share.target_id}"
+                + ("" if gated else "; your roles give no access at own or above"),
+            )
+        )
+    return sources
+
+
+def _restriction_sources(restricted: list[tuple[SourcedClause, bool]]) -> list[AccessSource]:
+    """The restriction rules reaching the principal, each with whether it hides this record."""
+    return [
+        AccessSource(
+            kind="restriction_rule",
+            key=restriction.key,
+            level="restricts",
+            applies=applies,
+            effect="restricts",
+            detail=restriction.detail,
+        )
+        for restriction, applies in restricted
+    ]
 
 
 def _system_explanation(entity_key: str, record_id: int) -> AccessExplanation:

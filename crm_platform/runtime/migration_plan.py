@@ -105,14 +105,18 @@ class ColumnType:
         if self.kind == "integer":
             return (self.bits or 0) >= (other.bits or 0)
         if self.kind == "decimal":
-            if self.precision is None:
-                return True
-            if other.precision is None or self.scale is None or other.scale is None:
-                return False
-            return self.scale >= other.scale and (self.precision - self.scale) >= (
-                other.precision - other.scale
-            )
+            return self._holds_all_decimals_of(other)
         return self.sql == other.sql
+
+    def _holds_all_decimals_of(self, other: ColumnType) -> bool:
+        """As many digits before and after the point as `other` (no precision: any number)."""
+        if self.precision is None:
+            return True
+        if other.precision is None or self.scale is None or other.scale is None:
+            return False
+        return self.scale >= other.scale and (self.precision - self.scale) >= (
+            other.precision - other.scale
+        )
 
 
 def compile_type(column: Column[Any], dialect: Dialect) -> str:

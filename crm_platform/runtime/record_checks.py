@@ -335,7 +335,7 @@ class EntityShape:
             }
             if constraint in index_names or re.search(
                 rf"\.{re.escape(key)}(,|$|\s)",
-                text.split("failed:")[-1] if "failed:" in text else "",
+                text.rsplit("failed:", 1)[-1] if "failed:" in text else "",
             ):
                 found.append(key)
         if not found:
@@ -394,7 +394,6 @@ def validate_rows(
 
     locale = ctx.principal.locale
     levels = ctx.access.field_levels
-    ownership = ctx.entity.ownership
     fields = tuple(ctx.shape.fields.values())
     validator = RecordValidator(fields)
     # Keys a row may simply hand on to validation: fields the principal may edit.
@@ -419,26 +418,7 @@ def validate_rows(
             values = {}
             checked = row
         for key, value in checked.items():
-            problem = None
-            if key in WRITABLE_SYSTEM_KEYS:
-                if ownership == "master":
-                    problem = "master_no_unit"
-                elif key == "owner_user_id" and ownership != "user_owned":
-                    problem = "no_owner_user"
-                elif value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                    problem = "not_an_id"
-                else:
-                    system[key] = value
-            elif key in IMPORTED_TIMESTAMP_KEYS and ctx.principal.is_system and not partial:
-                problem = _imported_timestamp(value, system, key)
-            elif key in SYSTEM_COLUMN_NAMES:
-                problem = "system_field"
-            elif key not in ctx.shape.fields or levels.get(key) == "hidden":
-                problem = "unknown_field"
-            elif levels.get(key, "edit") != "edit":
-                problem = "read_only"
-            else:
-                values[key] = value
+            problem = _place(ctx, key, value, values, system, partial=partial)
             if problem is not None:
                 _add(errors, _problem_key(key, index, single), message(problem, locale))
         for key, default in defaulted:
@@ -450,6 +430,45 @@ def validate_rows(
                 _add(errors, _problem_key(key, index, single), text)
         prepared.append({**system, **normalized})
     return prepared, errors
+
+
+def _place(
+    ctx: OperationContext,
+    key: str,
+    value: Any,
+    values: dict[str, Any],
+    system: dict[str, Any],
+    *,
+    partial: bool,
+) -> str | None:
+    """Put one handed-in key where it belongs (`values` or `system`); its problem's key if neither.
+
+    For rows holding keys other than the fields the principal may edit: the
+    system columns a caller may set, imported timestamps, and everything refused.
+    """
+    ownership = ctx.entity.ownership
+    level = ctx.access.field_levels.get(key, "edit")
+    problem = None
+    if key in WRITABLE_SYSTEM_KEYS:
+        if ownership == "master":
+            problem = "master_no_unit"
+        elif key == "owner_user_id" and ownership != "user_owned":
+            problem = "no_owner_user"
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            problem = "not_an_id"
+        else:
+            system[key] = value
+    elif key in IMPORTED_TIMESTAMP_KEYS and ctx.principal.is_system and not partial:
+        problem = _imported_timestamp(value, system, key)
+    elif key in SYSTEM_COLUMN_NAMES:
+        problem = "system_field"
+    elif key not in ctx.shape.fields or level == "hidden":
+        problem = "unknown_field"
+    elif level != "edit":
+        problem = "read_only"
+    else:
+        values[key] = value
+    return problem
 
 
 def _imported_timestamp(value: Any, system: dict[str, Any], key: str) -> str | None:

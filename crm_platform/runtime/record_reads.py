@@ -715,9 +715,10 @@ def _filter_entry(
     entry: audit.AuditRecord, ctx: OperationContext, hidden: frozenset[str], masked: set[str]
 ) -> audit.AuditRecord:
     changes: dict[str, tuple[Any, Any]] = {}
-    for key, (before, after) in entry.changes.items():
+    for key, (stored_before, stored_after) in entry.changes.items():
         if key in hidden:
             continue
+        before, after = stored_before, stored_after
         if key in masked:
             before = ctx.access.mask({key: before}).get(key) if before is not None else None
             after = ctx.access.mask({key: after}).get(key) if after is not None else None

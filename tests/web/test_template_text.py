@@ -62,9 +62,10 @@ def _environments(catalog: list[NullTranslations], autoescape: bool) -> tuple[En
     for lean in (False, True):
         # Not escaping is what e-mail and plain-text templates would do; pinned as well.
         environment = Environment(extensions=["jinja2.ext.i18n"], autoescape=autoescape)  # noqa: S701
+        # The lambdas read `catalog[0]` at each call: the tests switch catalogs between renders.
         environment.install_gettext_callables(  # type: ignore[attr-defined]
-            gettext=lambda s: catalog[0].ugettext(s),
-            ngettext=lambda s, p, n: catalog[0].ungettext(s, p, n),
+            gettext=lambda s: catalog[0].ugettext(s),  # noqa: PLW0108
+            ngettext=lambda s, p, n: catalog[0].ungettext(s, p, n),  # noqa: PLW0108
             newstyle=True,
         )
         if lean:

@@ -22,7 +22,7 @@ def worker_engine() -> Engine:
     It keeps no pooled connections: rq forks a work horse per job, and a pooled
     connection inherited across a fork would be shared by two processes.
     """
-    global _engine
+    global _engine  # noqa: PLW0603 - one engine per worker process, made on its first job
     if _engine is None:
         _engine = make_engine(Settings.from_env().database_url, poolclass=NullPool)
     return _engine

@@ -162,7 +162,7 @@ class Oracle:
                 return True
         return False
 
-    def can(self, user_name: str, privilege: str, record: Record) -> bool:
+    def can(self, user_name: str, privilege: str, record: Record) -> bool:  # noqa: PLR0911 - one return per rule, in the rules' order
         """Does the user hold `privilege` (read, update, delete, export) on the record?
 
         Every privilege but read needs read too: nobody acts on what they cannot see.
