@@ -1,8 +1,10 @@
-"""The core never reaches for the web layer (DEVELOPERS.md, STYLE.md)."""
+"""The core never reaches for the web layer and names its public surface (STYLE.md)."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,28 @@ def test_core_package_never_imports_the_web_layer(package: str) -> None:
 
 def test_no_platform_package_shadows_the_standard_library() -> None:
     assert not (CORE.parent / "platform").exists()
+
+
+@pytest.mark.parametrize("package", ["metadata", "runtime", "designer"])
+def test_core_package_names_its_public_surface_and_each_name_imports_alone(package: str) -> None:
+    """Every name a core package re-exports is the module's own object, importable on its own.
+
+    Run in a fresh interpreter, so an import cycle that the test session's earlier
+    imports would hide shows up here.
+    """
+    script = (
+        "import importlib, inspect\n"
+        f"package = importlib.import_module('crm_platform.{package}')\n"
+        "surface = {n: v for n, v in vars(package).items()"
+        " if not n.startswith('_') and not inspect.ismodule(v)}\n"
+        "assert surface, 'no public names'\n"
+        "for name, value in surface.items():\n"
+        "    home = importlib.import_module(value.__module__)\n"
+        "    assert getattr(home, name) is value, name\n"
+        "print(len(surface))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) > 0
