@@ -19,62 +19,71 @@ from markupsafe import Markup
 
 from blueprints.presenting import Formatter
 
-CellWriter = Callable[[Any, str, int], str]
-"""Writes one cell: its stored value, the record page's URL and the record id."""
+ColumnWriter = Callable[[Sequence[Any], Sequence[str], Sequence[int]], list[str]]
+"""Writes one column's cells: the rows' stored values, record page URLs and record ids."""
 
 _MEMOISED = (str, int)
-"""Types of stored values whose cell text is kept for the next row with the same value."""
+"""Types of stored values whose cell is kept for the next row with the same value."""
 
 
-def cell_writer(css: str, link: bool, write: Formatter) -> CellWriter:
+def cell_writer(css: str, link: bool, write: Formatter) -> ColumnWriter:
     """How one column writes its cells: its `<td>`, the value's text escaped, a link if it has one.
 
-    A linked cell with no text shows ``#id``, so that every row can be opened.
+    A linked cell with no text shows ``#id``, so that every row can be opened. An
+    unlinked cell is the same for the same value, so a value repeated down the
+    column (a choice, an owner, a region) is formatted, escaped and wrapped once.
     """
     opening = f'<td class="{escape(css)}">' if css else "<td>"
-    texts: dict[Any, str] = {}
-
-    def text_of(value: Any) -> str:
-        if type(value) in _MEMOISED:
-            found = texts.get(value)
-            if found is None:
-                found = texts[value] = escape(write(value))
-            return found
-        return escape(write(value))
-
     if link:
 
-        def linked(value: Any, url: str, record_id: int) -> str:
-            return f'{opening}<a href="{url}">{text_of(value) or f"#{record_id}"}</a></td>'
+        def linked(values: Sequence[Any], urls: Sequence[str], ids: Sequence[int]) -> list[str]:
+            return [
+                f'{opening}<a href="{url}">{escape(write(value)) or f"#{record_id}"}</a></td>'
+                for value, url, record_id in zip(values, urls, ids, strict=True)
+            ]
 
         return linked
-    return lambda value, _url, _record_id: f"{opening}{text_of(value)}</td>"
+    cells: dict[Any, str] = {}
+
+    def unlinked(values: Sequence[Any], _urls: Sequence[str], _ids: Sequence[int]) -> list[str]:
+        out = []
+        for value in values:
+            if type(value) in _MEMOISED:
+                cell = cells.get(value)
+                if cell is None:
+                    cell = cells[value] = f"{opening}{escape(write(value))}</td>"
+            else:
+                cell = f"{opening}{escape(write(value))}</td>"
+            out.append(cell)
+        return out
+
+    return unlinked
 
 
 def write_rows(
     records: Iterable[Mapping[str, Any]],
-    cells: Sequence[tuple[str, CellWriter]],
+    cells: Sequence[tuple[str, ColumnWriter]],
     record_url: str,
     select_label: str,
 ) -> Markup:
     """The `<tr>` of each record: a selection box, then each of `cells` (field key and writer).
 
-    `record_url` is the record page's URL up to the id.
+    `record_url` is the record page's URL up to the id. Written a column at a
+    time, so that each column's writer runs once a page rather than once a cell.
     """
-    url_prefix = escape(record_url)
-    select = escape(select_label)
-    out: list[str] = []
-    append = out.append
-    for record in records:
-        record_id = record["id"]
+    rows = list(records)
+    ids = [record["id"] for record in rows]
+    for record_id in ids:
         if type(record_id) is not int:
             raise TypeError(f"a record id must be an integer, not {record_id!r}")
-        url = f"{url_prefix}{record_id}"
-        append(
-            f'<tr data-id="{record_id}"><td class="select-col"><input type="checkbox" '
-            f'name="selected" value="{record_id}" aria-label="{select}"></td>'
-        )
-        for key, write_cell in cells:
-            append(write_cell(record.get(key), url, record_id))
-        append("</tr>\n")
-    return Markup("".join(out))  # noqa: S704 - each piece is escaped above, or an integer
+    url_prefix = escape(record_url)
+    urls = [f"{url_prefix}{record_id}" for record_id in ids]
+    select = escape(select_label)
+    heads = [
+        f'<tr data-id="{record_id}"><td class="select-col"><input type="checkbox" '
+        f'name="selected" value="{record_id}" aria-label="{select}"></td>'
+        for record_id in ids
+    ]
+    columns = [writer([record.get(key) for record in rows], urls, ids) for key, writer in cells]
+    body = "</tr>\n".join("".join(row) for row in zip(heads, *columns, strict=True))
+    return Markup(body + "</tr>\n" if rows else "")  # noqa: S704 - each piece is escaped above, or an integer

@@ -57,3 +57,11 @@ def test_unhashable_values_are_formatted_each_time() -> None:
 def test_a_record_id_that_is_not_an_integer_is_refused() -> None:
     with pytest.raises(TypeError, match="record id"):
         _rows([{"id": '1"><script>'}], name=cell_writer("", False, str))
+
+
+def test_no_records_write_no_rows_and_every_row_is_closed() -> None:
+    writer = cell_writer("", False, str)
+    assert _rows([], name=writer) == ""
+    html = _rows([{"id": 1, "name": "A"}, {"id": 2, "name": "B"}], name=writer)
+    assert html.count("<tr ") == html.count("</tr>") == 2
+    assert html.index("<td>A</td>") < html.index('<tr data-id="2">') < html.index("<td>B</td>")
