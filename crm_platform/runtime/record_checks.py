@@ -418,6 +418,9 @@ def validate_rows(
             values = {}
             checked = row
         for key, value in checked.items():
+            if key in editable:  # most keys of a row with a system key: no call for them
+                values[key] = value
+                continue
             problem = _place(ctx, key, value, values, system, partial=partial)
             if problem is not None:
                 _add(errors, _problem_key(key, index, single), message(problem, locale))
