@@ -21,7 +21,7 @@ from blueprints.context import (
     entity_or_404,
     services,
 )
-from blueprints.list_rows import cell_writer, write_rows
+from blueprints.list_rows import column_writer, write_rows
 from blueprints.listing import SCOPES, ListRequest, columns_of, parse_list_request
 from blueprints.navigation import my_units, navigation
 from blueprints.presenting import column_formatter, resolve, show
@@ -119,7 +119,7 @@ def list_records(entity: str) -> str:
     list_url = url_for("records.list_records", entity=entity)
     columns = _columns(fields, caps, entity_def.title_field, wanted, list_url, language)
     cells = [
-        (f.key, cell_writer(c.css, c.link, column_formatter(values, f, caps.level(f.key))))
+        (f.key, column_writer(c.css, c.link, column_formatter(values, f, caps.level(f.key))))
         for f, c in zip(fields, columns, strict=True)
     ]
     return render_template(

@@ -26,7 +26,7 @@ _MEMOISED = (str, int)
 """Types of stored values whose cell is kept for the next row with the same value."""
 
 
-def cell_writer(css: str, link: bool, write: Formatter) -> ColumnWriter:
+def column_writer(css: str, link: bool, write: Formatter) -> ColumnWriter:
     """How one column writes its cells: its `<td>`, the value's text escaped, a link if it has one.
 
     A linked cell with no text shows ``#id``, so that every row can be opened. An

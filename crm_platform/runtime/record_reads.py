@@ -68,16 +68,34 @@ from crm_platform.runtime.record_queries import (
 _TENANTS: Table = Tenant.__table__  # type: ignore[assignment]
 _UNITS: Table = OrgUnit.__table__  # type: ignore[assignment]
 
+TENANT_STATE_COLUMNS = (
+    _TENANTS.c.id.label("tenant_id"),
+    _TENANTS.c.key.label("tenant_key"),
+    _TENANTS.c.namespace,
+    _TENANTS.c.config_version,
+    _TENANTS.c.security_version,
+    _TENANTS.c.created_at.label("tenant_created_at"),
+)
+"""The tenants columns a `TenantState` is made of, as `tenant_state_of` reads them from a row."""
+
+
+def tenant_state_of(row: Any) -> TenantState:
+    """The `TenantState` in a row that selected `TENANT_STATE_COLUMNS`."""
+    return TenantState(
+        id=row.tenant_id,
+        key=row.tenant_key,
+        namespace=row.namespace,
+        config_version=row.config_version,
+        security_version=row.security_version,
+        created_at=row.tenant_created_at,
+    )
+
+
 # The one query every operation starts with: the tenant's namespace and versions, and the
 # key and path of the principal's unit (which configuration layers apply), in one round trip.
 _TENANT_QUERY = (
     select(
-        _TENANTS.c.id,
-        _TENANTS.c.key,
-        _TENANTS.c.namespace,
-        _TENANTS.c.config_version,
-        _TENANTS.c.security_version,
-        _TENANTS.c.created_at,
+        *TENANT_STATE_COLUMNS,
         _UNITS.c.key.label("unit_key"),
         _UNITS.c.path.label("unit_path"),
     )
@@ -100,15 +118,7 @@ def read_tenant(
     row = connection.execute(_TENANT_QUERY, {"tenant_id": tenant_id, "unit_id": unit_id}).first()
     if row is None:
         raise InvalidOperation(f"tenant #{tenant_id} does not exist; sign in again")
-    state = TenantState(
-        id=row.id,
-        key=row.key,
-        namespace=row.namespace,
-        config_version=row.config_version,
-        security_version=row.security_version,
-        created_at=row.created_at,
-    )
-    return state, (row.unit_key, row.unit_path)
+    return tenant_state_of(row), (row.unit_key, row.unit_path)
 
 
 _STAMP_COLUMNS = (

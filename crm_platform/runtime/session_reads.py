@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Integer, Table, and_, bindparam, func, select
 
 from crm_platform.metadata.tables import OrgUnit, Tenant
-from crm_platform.runtime.policy import TenantState
 from crm_platform.runtime.record_capabilities import TenantStamp
+from crm_platform.runtime.record_reads import TENANT_STATE_COLUMNS, tenant_state_of
 from crm_platform.runtime.users import USERS, SessionUser
 
 _TENANTS: Table = Tenant.__table__  # type: ignore[assignment]
@@ -24,17 +24,12 @@ _UNITS: Table = OrgUnit.__table__  # type: ignore[assignment]
 _SESSION_START = (
     select(
         USERS.c.id,
-        USERS.c.tenant_id,
-        _TENANTS.c.key,
         USERS.c.email,
         USERS.c.display_name,
         USERS.c.locale,
         USERS.c.primary_unit_id,
         USERS.c.active,
-        _TENANTS.c.namespace,
-        _TENANTS.c.config_version,
-        _TENANTS.c.security_version,
-        _TENANTS.c.created_at,
+        *TENANT_STATE_COLUMNS,
         _UNITS.c.id.label("unit_id"),
         _UNITS.c.key.label("unit_key"),
         _UNITS.c.path.label("unit_path"),
@@ -80,16 +75,17 @@ def read_session(
     ).first()
     if row is None:
         return None
-    user = SessionUser(*row[:8])
+    user = SessionUser(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        tenant_key=row.tenant_key,
+        email=row.email,
+        display_name=row.display_name,
+        locale=row.locale,
+        primary_unit_id=row.primary_unit_id,
+        active=row.active,
+    )
     stamp = None
     if row.unit_id is not None:
-        tenant = TenantState(
-            id=user.tenant_id,
-            key=user.tenant_key,
-            namespace=row.namespace,
-            config_version=row.config_version,
-            security_version=row.security_version,
-            created_at=row.created_at,
-        )
-        stamp = TenantStamp(tenant, row.unit_id, row.unit_key, row.unit_path)
+        stamp = TenantStamp(tenant_state_of(row), row.unit_id, row.unit_key, row.unit_path)
     return SessionStart(user, stamp)
