@@ -60,12 +60,7 @@ def _unindexable(table: Table, predicate: ColumnElement[bool]) -> ColumnElement[
     A planner picks the index of a column compared in the WHERE; an expression of it
     takes that choice away, so the planner walks the sort index instead.
     """
-    scope = {id(table.c[name]) for name in _SCOPE_COLUMNS if name in table.c}
-
-    def replace(element: Any, **kw: Any) -> Any:
-        return element + 0 if id(element) in scope else None
-
-    return replacement_traverse(predicate, {}, replace)
+    return _scope_rewritten(table, predicate, in_as_array=False)
 
 
 def _walkable(table: Table, predicate: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -78,13 +73,20 @@ def _walkable(table: Table, predicate: ColumnElement[bool]) -> ColumnElement[boo
     matches a NULL). Other subqueries (shared record ids, which may be many) stay
     as they are, for the planner to hash.
     """
+    return _scope_rewritten(table, predicate, in_as_array=True)
+
+
+def _scope_rewritten(
+    table: Table, predicate: ColumnElement[bool], *, in_as_array: bool
+) -> ColumnElement[bool]:
     scope = {id(table.c[name]) for name in _SCOPE_COLUMNS if name in table.c}
 
     def replace(element: Any, **kw: Any) -> Any:
         if id(element) in scope:
             return element + 0
         if (
-            isinstance(element, BinaryExpression)
+            in_as_array
+            and isinstance(element, BinaryExpression)
             and element.operator is operators.in_op
             and id(element.left) in scope
             and isinstance(element.right, ScalarSelect)

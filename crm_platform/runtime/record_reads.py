@@ -262,11 +262,6 @@ class RecordReads:
                 self._configs[key] = config
         return config
 
-    def _tenant(
-        self, connection: Connection, principal: Principal
-    ) -> tuple[TenantState, WorkingUnit]:
-        return read_tenant(connection, principal.tenant_id, principal.unit_id)
-
     def _context(
         self,
         connection: Connection,
@@ -286,7 +281,7 @@ class RecordReads:
         if speculative and remembered is not None:
             tenant, unit = remembered
         else:
-            tenant, unit = self._tenant(connection, principal)
+            tenant, unit = read_tenant(connection, principal.tenant_id, principal.unit_id)
             self._tenants[(principal.tenant_id, principal.unit_id)] = (tenant, unit)
             speculative = False
         config = self._configuration(tenant, unit)
